@@ -1,0 +1,60 @@
+"""Apply Alembic migrations from inside the running event loop.
+
+Several processes may start at once against PostgreSQL; a transaction-level advisory
+lock makes them take turns, and the second one finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_KEY = 0x6775_6172  # "guar"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(connection: Connection) -> tuple[str | None, str | None]:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    before = _current(connection)
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+    return before, _current(connection)
+
+
+async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """Bring the database to the newest revision; returns (revision before, revision after)."""
+    async with engine.begin() as connection:
+        before, after = await connection.run_sync(_upgrade)
+    if before != after:
+        log.info("database migrated from %s to %s", before or "empty", after)
+    return before, after
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current)

@@ -1,0 +1,6 @@
+"""Every table, imported here so that `SQLModel.metadata` and Alembic see them all."""
+
+from bot.db.models.events import EventStatus, WebhookEvent
+from bot.db.models.orders import Order, OrderTerms, Party, TermsFields
+
+__all__ = ["EventStatus", "Order", "OrderTerms", "Party", "TermsFields", "WebhookEvent"]

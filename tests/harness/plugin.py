@@ -1,0 +1,1 @@
+"""pytest plugin for Discord tests (fixtures are added by the harness)."""
