@@ -1,8 +1,55 @@
-"""The Discord bot: wired from settings, no connection until `start`."""
+"""The Discord bot: wired from settings by `create_bot`, connected only by `start`."""
 
 from __future__ import annotations
 
-def create_bot(settings):  # placeholder while the runtime is written
-    raise NotImplementedError
+import logging
 
-GuarantorBot = object
+import discord
+from discord.ext import commands
+
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.guarantee",)
+
+
+class GuarantorBot(commands.Bot):
+    def __init__(self, settings: Settings, *, serve_webhooks: bool = True) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            # Nothing the bot sends pings anyone unless a message opts in explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.serve_webhooks = serve_webhooks
+        self.runtime = Runtime(settings, discord_status=self.discord_status)
+
+    async def setup_hook(self) -> None:
+        await self.runtime.start(serve_webhooks=self.serve_webhooks)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        for guild_id in self.settings.discord_guild_ids:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to guild %s", len(synced), guild_id)
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            await self.runtime.close()
+
+    def discord_status(self) -> str:
+        if self.is_closed():
+            return "closed"
+        return "connected" if self.is_ready() else "connecting"
+
+
+def create_bot(settings: Settings, *, serve_webhooks: bool = True) -> GuarantorBot:
+    """The fully wired bot, not connected: `setup_hook` opens the database and serves webhooks."""
+    return GuarantorBot(settings, serve_webhooks=serve_webhooks)

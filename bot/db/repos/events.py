@@ -1,0 +1,48 @@
+"""Queries on stored webhook events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import EventStatus, WebhookEvent
+
+
+async def due_ids(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
+    """Ids of the events due for processing, oldest first (claimed one by one with `get(lock=True)`)."""
+    query = (
+        select(WebhookEvent.id)
+        .where(
+            WebhookEvent.status == EventStatus.PENDING,  # type: ignore[arg-type]
+            or_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.next_attempt_at <= now),  # type: ignore[union-attr,operator]
+        )
+        .order_by(WebhookEvent.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    return [int(event_id) for event_id in (await session.scalars(query)).all()]
+
+
+async def get(*, session: AsyncSession, event_id: int, lock: bool = False) -> WebhookEvent | None:
+    """With `lock`, take the row for this transaction, or get None if another worker holds it."""
+    query = select(WebhookEvent).where(WebhookEvent.id == event_id)  # type: ignore[arg-type]
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return (await session.scalars(query)).first()
+
+
+async def release_waiting(*, session: AsyncSession, order_id: str) -> int:
+    """Events that waited for this order's agreement become due again."""
+    result = await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.order_id == order_id, WebhookEvent.status == EventStatus.WAITING)  # type: ignore[arg-type]
+        .values(status=EventStatus.PENDING.value, next_attempt_at=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def for_order(*, session: AsyncSession, order_id: str) -> Sequence[WebhookEvent]:
+    query = select(WebhookEvent).where(WebhookEvent.order_id == order_id).order_by(WebhookEvent.id)  # type: ignore[arg-type]
+    return (await session.scalars(query)).all()

@@ -1,0 +1,85 @@
+"""Everything with a lifetime, in one place: database, intake, processor, webhook server.
+
+The bot's `setup_hook` starts a `Runtime` and its `close()` stops it; in webhook-only
+mode the entry point does the same without a bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.db.migrate import upgrade
+from bot.services.intake import EventIntake
+from bot.services.orders import OrderBook
+from bot.services.processing import EventProcessor
+from bot.services.signing import SignatureVerifier
+from bot.settings import Settings
+from webhooks import create_app
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, discord_status: Callable[[], str] = lambda: "disabled") -> None:
+        self.settings = settings
+        self.engine = create_engine(settings.database_url)
+        self.sessions = create_sessionmaker(self.engine)
+        self.orders = OrderBook()
+        self.processor = EventProcessor(self.sessions, self.orders)
+        self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
+        self.verifier = SignatureVerifier(secret.get_secret_value() for secret in settings.marketplace_webhook_secrets)
+        self._discord_status = discord_status
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+
+    async def start(self, *, serve_webhooks: bool = True) -> None:
+        await upgrade(self.engine)
+        self.intake.start()
+        self.processor.start()
+        if serve_webhooks:
+            await self._start_webhooks()
+
+    async def _start_webhooks(self) -> None:
+        app = create_app(intake=self.intake, verifier=self.verifier, health=self)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.settings.webhook_host, self.settings.webhook_port)
+        await self._site.start()
+        log.info("webhook server listening on http://%s:%d", self.settings.webhook_host, self.webhook_port)
+
+    @property
+    def webhook_port(self) -> int:
+        """The bound port (useful when the setting was 0)."""
+        if self._runner is None or not self._runner.addresses:
+            return self.settings.webhook_port
+        return int(self._runner.addresses[0][1])
+
+    async def close(self) -> None:
+        """Stop taking requests, let in-flight ones finish, then drain the writer and close the database."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.intake.close()
+        await self.processor.close()
+        await self.engine.dispose()
+
+    async def database_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(2):
+                async with self.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("database health check failed: %s", exc)
+            return False
+        return True
+
+    def discord_status(self) -> str:
+        return self._discord_status()

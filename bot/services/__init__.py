@@ -1,0 +1,1 @@
+"""The domain: plain async Python that never imports discord or aiohttp."""

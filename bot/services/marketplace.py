@@ -1,0 +1,169 @@
+"""The marketplace's event contract (PRODUCT.md §2) as pydantic models.
+
+The webhook adapter validates incoming bodies with these models; the processor parses
+the stored copy with the same ones, so what was accepted is exactly what is applied.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+
+from bot.services.links import LinkError, parse_gig_link
+
+MAX_BODY_BYTES = 64 * 1024
+
+OrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class PartyData(_Model):
+    email: EmailStr
+    name: ShortText | None = None
+    user_id: ShortText | None = None
+
+
+class TermsData(_Model):
+    order_id: OrderId
+    gig_url: Annotated[str, Field(min_length=1, max_length=2000)]
+    conversation_url: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    seller: PartyData
+    buyer: PartyData
+    amount: Annotated[str, Field(min_length=1, max_length=32)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    delivery_due: AwareDatetime
+    deliverables: Text
+    agreed_at: AwareDatetime
+
+    @field_validator("gig_url", "conversation_url")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_gig_link(value)
+            except LinkError as exc:
+                raise ValueError(str(exc)) from None
+            if not value.lower().startswith(("http://", "https://")):
+                raise ValueError("must be an http(s) link")
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: str) -> str:
+        parse_amount(value)
+        return value
+
+    @property
+    def amount_decimal(self) -> Decimal:
+        return parse_amount(self.amount)
+
+
+class DeliveredData(_Model):
+    order_id: OrderId
+    delivered_at: AwareDatetime
+    note: Text | None = None
+
+
+class CompletedData(_Model):
+    order_id: OrderId
+    completed_at: AwareDatetime
+
+
+class CancelledData(_Model):
+    order_id: OrderId
+    reason: Text | None = None
+
+
+EventData = TermsData | DeliveredData | CompletedData | CancelledData
+DATA_MODELS: dict[str, type[EventData]] = {
+    "order.agreed": TermsData,
+    "order.updated": TermsData,
+    "order.delivered": DeliveredData,
+    "order.completed": CompletedData,
+    "order.cancelled": CancelledData,
+}
+KnownType = Literal["order.agreed", "order.updated", "order.delivered", "order.completed", "order.cancelled"]
+
+
+class Envelope(_Model):
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    timestamp: AwareDatetime
+    data: dict[str, Any]
+
+
+class MarketplaceEvent(BaseModel):
+    """A validated event: the envelope plus its typed data (None for an unknown type)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    timestamp: AwareDatetime
+    data: EventData | None
+    raw_order_id: str | None = None
+
+    @property
+    def order_id(self) -> str | None:
+        return self.data.order_id if self.data is not None else self.raw_order_id
+
+
+class PayloadError(ValueError):
+    """The body is JSON but breaks the schema; `fields` lists each bad field and why."""
+
+    def __init__(self, fields: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{f['field']}: {f['message']}" for f in fields))
+        self.fields = fields
+
+
+def parse_amount(value: str) -> Decimal:
+    """A decimal string greater than zero with at most two decimals; never a float."""
+    try:
+        amount = Decimal(value)
+    except ArithmeticError:
+        raise ValueError("must be a decimal string such as '120.50'") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError("must be greater than 0")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError("must have at most 2 decimals")
+    if amount >= Decimal(10) ** 16:
+        raise ValueError("is too large")
+    return amount
+
+
+def _fields(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    return [
+        {
+            "field": prefix + ".".join(str(part) for part in error["loc"]) if error["loc"] else prefix.rstrip("."),
+            "message": str(error["msg"]).removeprefix("Value error, "),
+        }
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def parse_event(document: Any) -> MarketplaceEvent:
+    """Validate a decoded JSON document; raises `PayloadError` naming every bad field."""
+    try:
+        envelope = Envelope.model_validate(document)
+    except ValidationError as exc:
+        raise PayloadError(_fields(exc)) from None
+    model = DATA_MODELS.get(envelope.type)
+    if model is None:
+        order_id = envelope.data.get("order_id")
+        return MarketplaceEvent(
+            type=envelope.type,
+            timestamp=envelope.timestamp,
+            data=None,
+            raw_order_id=order_id[:64] if isinstance(order_id, str) else None,
+        )
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise PayloadError(_fields(exc, "data.")) from None
+    return MarketplaceEvent(type=envelope.type, timestamp=envelope.timestamp, data=data)

@@ -1,0 +1,137 @@
+"""Working the stored events: claim, apply, mark; retry failures with backoff.
+
+Processing happens from the stored copy only, after the sender was answered, so a crash
+at any point loses nothing: an event is marked processed in the same transaction that
+applies it. With PostgreSQL several processes can work side by side; `FOR UPDATE SKIP
+LOCKED` hands each event to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models import EventStatus, WebhookEvent
+from bot.db.repos import events as event_repo
+from bot.db.types import utcnow
+from bot.services.marketplace import parse_event
+from bot.services.orders import AppliedEvent, OrderBook, Outcome
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+POLL_SECONDS = 5.0
+BATCH = 64
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s … capped at 15 minutes."""
+    return timedelta(seconds=min(2**attempts, 900))
+
+
+AfterCommit = Callable[[AppliedEvent], Awaitable[None]]
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        orders: OrderBook,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self._sessions = sessions
+        self._orders = orders
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._after_commit: list[AfterCommit] = []
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` once an event's transaction has committed (Discord effects go here)."""
+        self._after_commit.append(callback)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="guarantor-event-processor")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await self.process_due():
+                    pass
+            except Exception:
+                log.exception("event processing pass failed; retrying in %.0f s", self._poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+
+    async def process_due(self, limit: int = BATCH) -> int:
+        """Process up to `limit` due events, one transaction each; returns how many were handled."""
+        async with self._sessions() as session:
+            due = await event_repo.due_ids(session=session, now=utcnow(), limit=limit)
+        handled = 0
+        for event_id in due:
+            if await self.process_one(event_id):
+                handled += 1
+        return handled
+
+    async def process_one(self, event_id: int) -> bool:
+        try:
+            async with self._sessions.begin() as session:
+                stored = await event_repo.get(session=session, event_id=event_id, lock=True)
+                if stored is None or stored.status != EventStatus.PENDING:
+                    return False  # another worker has it, or it is done
+                applied = await self._apply(session, stored)
+        except Exception as exc:
+            log.exception("processing event %s failed", event_id)
+            await self._record_failure(event_id, exc)
+            return True
+        for callback in self._after_commit:
+            try:
+                await callback(applied)
+            except Exception:
+                log.exception("after-commit step for event %s failed", event_id)
+        return True
+
+    async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:
+        event = parse_event(json.loads(stored.body))
+        applied = await self._orders.apply(session, event, stored.webhook_id)
+        stored.attempts += 1
+        stored.last_error = None
+        if applied.outcome is Outcome.WAITING:
+            stored.status = EventStatus.WAITING
+        elif applied.outcome is Outcome.IGNORED:
+            stored.status, stored.processed_at = EventStatus.IGNORED, utcnow()
+        else:
+            stored.status, stored.processed_at = EventStatus.PROCESSED, utcnow()
+        return applied
+
+    async def _record_failure(self, event_id: int, exc: Exception) -> None:
+        async with self._sessions.begin() as session:
+            stored = await event_repo.get(session=session, event_id=event_id)
+            if stored is None:
+                return
+            stored.attempts += 1
+            stored.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if stored.attempts >= MAX_ATTEMPTS:
+                stored.status = EventStatus.FAILED
+                log.error("event %s failed %d times; left for an operator", stored.webhook_id, stored.attempts)
+            else:
+                stored.next_attempt_at = utcnow() + backoff(stored.attempts)

@@ -1,0 +1,5 @@
+"""The marketplace-facing HTTP server (aiohttp)."""
+
+from webhooks.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,84 @@
+"""Handlers: verify, validate, store, answer. Nothing is acknowledged before it is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.services.intake import IncomingEvent, StorageUnavailable
+from bot.services.marketplace import MAX_BODY_BYTES, PayloadError, parse_event
+from bot.services.signing import SignatureError
+from webhooks.keys import HEALTH, INTAKE, VERIFIER
+
+log = logging.getLogger(__name__)
+
+STORE_TIMEOUT_SECONDS = 10.0
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+def _problem(status: int, error: str, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": error, "message": message, **extra}, status=status)
+
+
+async def marketplace(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return _problem(413, "too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+    if request.content_type != "application/json":
+        return _problem(415, "unsupported_media_type", "send the event as application/json")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _problem(413, "too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _problem(400, "invalid_json", "the body is not UTF-8 JSON")
+
+    headers = request.headers
+    webhook_id = headers.get("webhook-id")
+    try:
+        request.app[VERIFIER].verify(body, webhook_id, headers.get("webhook-timestamp"), headers.get("webhook-signature"))
+    except SignatureError as exc:
+        return _problem(401, "invalid_signature", str(exc))
+    assert webhook_id is not None  # verify() checked it
+
+    try:
+        event = parse_event(json.loads(body))
+    except ValueError as exc:
+        if isinstance(exc, PayloadError):
+            return _problem(400, "invalid_payload", "the event does not match the schema", fields=exc.fields)
+        return _problem(400, "invalid_json", "the body is not valid JSON")
+    if len(webhook_id) > 255:
+        return _problem(400, "invalid_payload", "webhook-id is longer than 255 characters")
+
+    incoming = IncomingEvent(webhook_id=webhook_id, type=event.type, order_id=event.order_id, body=body)
+    try:
+        is_new = await asyncio.wait_for(request.app[INTAKE].store(incoming), STORE_TIMEOUT_SECONDS)
+    except (StorageUnavailable, TimeoutError):
+        return _problem(503, "unavailable", "the event could not be stored; retry later", retry_after=5)
+    if is_new:
+        return web.json_response({"status": "accepted", "webhook_id": webhook_id}, status=202)
+    return web.json_response({"status": "duplicate", "webhook_id": webhook_id}, status=200)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    health = request.app[HEALTH]
+    database = await health.database_ok()
+    body = {"status": "ok" if database else "degraded", "database": "ok" if database else "unavailable",
+            "discord": health.discord_status()}
+    return web.json_response(body, status=200 if database else 503)
+
+
+@cache
+def _openapi_document() -> bytes:
+    return OPENAPI_PATH.read_bytes()
+
+
+async def openapi(_request: web.Request) -> web.Response:
+    return web.Response(body=_openapi_document(), content_type="application/json")
