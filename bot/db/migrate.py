@@ -28,33 +28,33 @@ def alembic_config() -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def _current(connection: Connection) -> tuple[str, ...]:
+    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
 
 
-def _upgrade(connection: Connection) -> tuple[str | None, str | None]:
+def _upgrade(connection: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     before = _current(connection)
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")  # independent branches (one per feature) all apply
     return before, _current(connection)
 
 
-async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
-    """Bring the database to the newest revision; returns (revision before, revision after)."""
+async def upgrade(engine: AsyncEngine) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Bring the database to the newest revisions; returns (revisions before, revisions after)."""
     async with engine.begin() as connection:
         before, after = await connection.run_sync(_upgrade)
     if before != after:
-        log.info("database migrated from %s to %s", before or "empty", after)
+        log.info("database migrated from %s to %s", ",".join(before) or "empty", ",".join(after))
     return before, after
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def current_revisions(engine: AsyncEngine) -> tuple[str, ...]:
     async with engine.connect() as connection:
         return await connection.run_sync(_current)
