@@ -2,5 +2,7 @@
 
 from bot.db.models.events import EventStatus, WebhookEvent
 from bot.db.models.orders import Order, OrderTerms, Party, TermsFields
+from bot.db.models.tickets import GuildConfig, RequestState, Ticket, TicketRequest, TicketState
 
 __all__ = ["EventStatus", "Order", "OrderTerms", "Party", "TermsFields", "WebhookEvent"]
+__all__ += ["GuildConfig", "RequestState", "Ticket", "TicketRequest", "TicketState"]

@@ -1,0 +1,84 @@
+"""Guarantee tickets: one per order, the pending requests that wait for an order, guild settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, ForeignKey, Index, String, Text
+from sqlmodel import Field, SQLModel
+
+from bot.db.types import BigIntPK, Snowflake, UTCDateTime, utcnow
+
+
+class TicketState(StrEnum):
+    OPENING = "opening"  # the row exists, the Discord channel is being made (resumed after a restart)
+    OPEN = "open"  # the channel exists and carries the summary message
+    ORPHANED = "orphaned"  # the channel was deleted by hand; `/guarantee open` makes a new one
+    CLOSED = "closed"  # closed by an officer
+
+
+class RequestState(StrEnum):
+    PENDING = "pending"  # waiting for the agreement event
+    FULFILLED = "fulfilled"  # the event arrived and the checks passed: a ticket was opened
+    REJECTED = "rejected"  # the event arrived and a check failed
+    EXPIRED = "expired"  # nothing arrived in time
+
+
+class GuildConfig(SQLModel, table=True):
+    """What `/guarantee setup` chose for a guild; missing values fall back to the settings."""
+
+    __tablename__ = "guild_configs"
+
+    guild_id: int = Field(sa_column=Column(Snowflake, primary_key=True, autoincrement=False))
+    officer_role_id: int | None = Field(default=None, sa_column=Column(Snowflake))
+    category_id: int | None = Field(default=None, sa_column=Column(Snowflake))
+    log_channel_id: int | None = Field(default=None, sa_column=Column(Snowflake))
+    updated_by: int | None = Field(default=None, sa_column=Column(Snowflake))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Ticket(SQLModel, table=True):
+    """The order's ticket. `order_id` is UNIQUE: a second open finds this row instead of making one."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_queue", "guild_id", "state", "created_at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    order_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    guild_id: int = Field(sa_column=Column(Snowflake, nullable=False))
+    state: TicketState = Field(default=TicketState.OPENING, sa_column=Column(String(16), nullable=False))
+    freelancer_id: int = Field(sa_column=Column(Snowflake, nullable=False, index=True))
+    buyer_id: int | None = Field(default=None, sa_column=Column(Snowflake, index=True))
+    channel_id: int | None = Field(default=None, sa_column=Column(Snowflake, unique=True))
+    summary_message_id: int | None = Field(default=None, sa_column=Column(Snowflake))
+    # Where the freelancer asked: the fallback for a mention when their DMs are closed.
+    origin_channel_id: int | None = Field(default=None, sa_column=Column(Snowflake))
+    claimed_by: int | None = Field(default=None, sa_column=Column(Snowflake))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    opened_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class TicketRequest(SQLModel, table=True):
+    """A `/guarantee open` made before the order's agreement event arrived."""
+
+    __tablename__ = "ticket_requests"
+    __table_args__ = (Index("ix_ticket_requests_gig", "gig_key", "state"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    guild_id: int = Field(sa_column=Column(Snowflake, nullable=False))
+    channel_id: int | None = Field(default=None, sa_column=Column(Snowflake))
+    user_id: int = Field(sa_column=Column(Snowflake, nullable=False))
+    email: str = Field(sa_column=Column(String(320), nullable=False))
+    gig_key: str = Field(sa_column=Column(Text, nullable=False))
+    state: RequestState = Field(default=RequestState.PENDING, sa_column=Column(String(16), nullable=False))
+    order_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    outcome: str | None = Field(default=None, sa_column=Column(Text))  # what the requester was told
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    notified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
