@@ -18,6 +18,7 @@ from bot.db.migrate import upgrade
 from bot.services.intake import EventIntake
 from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
+from bot.services.reports import OrderReports
 from bot.services.signing import SignatureVerifier
 from bot.settings import Settings
 from webhooks import create_app
@@ -33,6 +34,7 @@ class Runtime:
         self.engine = create_engine(settings.database_url)
         self.sessions = create_sessionmaker(self.engine)
         self.orders = OrderBook()
+        self.reports = OrderReports(self.sessions)
         self.processor = EventProcessor(self.sessions, self.orders)
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         self.verifier = SignatureVerifier(secret.get_secret_value() for secret in settings.marketplace_webhook_secrets)

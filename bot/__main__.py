@@ -1,0 +1,219 @@
+"""`guarantor` (also `python -m bot`): run the service and the operators' tools.
+
+The entry point owns lifetimes: it loads settings, builds the runtime or the bot, and
+tears them down on SIGINT/SIGTERM. Nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, NoReturn, TypeVar
+
+import click
+import discord
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from bot.client import create_bot
+from bot.logs import configure_logging
+from bot.runtime import Runtime
+from bot.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("guarantor")
+console = Console()
+T = TypeVar("T")
+
+WEBHOOK_ONLY_NOTICE = (
+    "no DISCORD_TOKEN set: running the webhook server alone; agreed orders are accepted and stored, "
+    "and tickets are opened once a bot is connected"
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"guarantor: {message}", err=True)
+    sys.exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@contextlib.contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn an unreachable or unmigrated database into one readable line."""
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        fail(f"database error: {str(exc.orig).splitlines()[0]} (is it reachable, and migrated with 'guarantor migrate'?)")
+    except (DBAPIError, OSError) as exc:
+        fail(f"cannot reach the database: {exc}")
+
+
+def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        runtime = Runtime(settings)
+        try:
+            return await work(runtime)
+        finally:
+            await runtime.engine.dispose()
+
+    with database_errors():
+        return asyncio.run(main())
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, header_style="bold")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console.print(table)
+
+
+@click.group()
+def cli() -> None:
+    """Guarantor: escrow tickets on Discord for OpenTaskAI marketplace orders."""
+
+
+@cli.command()
+def run() -> None:
+    """Migrate, start the webhook server and, with DISCORD_TOKEN, the bot."""
+    settings = settings_or_exit()
+    with database_errors():
+        try:
+            asyncio.run(serve(settings))
+        except discord.LoginFailure:
+            fail("DISCORD_TOKEN was rejected by Discord", code=2)
+
+
+async def serve(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if settings.discord_token is None:
+        runtime = Runtime(settings)
+        await runtime.start()
+        log.warning(WEBHOOK_ONLY_NOTICE)
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down")
+            await runtime.close()
+        return
+    bot = create_bot(settings)
+    async with bot:
+        connection = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({connection, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not connection.done():
+            log.info("shutting down")
+            await bot.close()
+        await connection  # re-raises a login failure or a crash
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = settings_or_exit()
+
+    async def work(runtime: Runtime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        from bot.db.migrate import upgrade
+
+        return await upgrade(runtime.engine)
+
+    before, after = run_with_runtime(settings, work)
+    if before == after:
+        click.echo(f"database already up to date ({', '.join(after)})")
+    else:
+        click.echo(f"database migrated from {', '.join(before) or 'empty'} to {', '.join(after)}")
+
+
+@cli.group()
+def orders() -> None:
+    """Inspect orders received from the marketplace."""
+
+
+@orders.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def orders_list(limit: int, as_json: bool) -> None:
+    """The newest orders first."""
+    settings = settings_or_exit()
+    rows = run_with_runtime(settings, lambda runtime: runtime.reports.list(limit=limit))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        f"Orders ({len(rows)})",
+        ["order", "amount", "seller", "buyer", "terms v.", "created", "cancelled"],
+        [
+            [r["order_id"], f"{r['amount']} {r['currency']}", r["seller_email"], r["buyer_email"], r["terms_version"],
+             r["created_at"][:19], (r["cancelled_at"] or "")[:19]]
+            for r in rows
+        ],
+    )
+
+
+@orders.command("show")
+@click.argument("order_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def orders_show(order_id: str, as_json: bool) -> None:
+    """Current terms, every earlier version, and the events received for one order."""
+    settings = settings_or_exit()
+    report = run_with_runtime(settings, lambda runtime: runtime.reports.show(order_id))
+    if report is None:
+        fail(f"no order and no events for {order_id!r}")
+    if as_json:
+        print_json(report)
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    order = report["order"]
+    if order is None:
+        console.print(f"[bold]{report['order_id']}[/]: no agreement received yet; events are waiting for it")
+    else:
+        print_table(f"Order {report['order_id']}", ["field", "value"], [[k, v] for k, v in order.items()])
+        print_table(
+            "Terms versions",
+            ["event", "type", "applied", "amount", "agreed at", "note"],
+            [[t["event_id"], t["event_type"], t["applied"], f"{t['amount']} {t['currency']}", t["agreed_at"][:19],
+              t["note"]] for t in report["terms_history"]],
+        )
+    print_table(
+        "Events",
+        ["webhook id", "type", "status", "attempts", "received", "last error"],
+        [[e["webhook_id"], e["type"], e["status"], e["attempts"], e["received_at"][:19], e["last_error"]]
+         for e in report["events"]],
+    )
+    for key, value in report.items():
+        if key not in {"order_id", "order", "terms_history", "events"}:
+            console.print(f"[bold]{key}[/]")
+            print_json(value)
+
+
+def main() -> None:
+    cli(prog_name="guarantor")
+
+
+if __name__ == "__main__":
+    main()
