@@ -1,0 +1,300 @@
+"""The fake Discord REST API: dpytest's `FakeHttp` with the routes the project uses rewritten.
+
+dpytest's own methods find their objects by reading the caller's frame locals, which breaks as
+soon as anything sits between discord.py and them. The routes below look objects up by id
+instead, keep message components and `channel_id`, enforce the permissions Discord enforces,
+and pass through `Faults.gate` so a test can script failures and latency per route.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import discord
+from discord.ext.test import backend, factories
+
+from tests.harness import _faults as routes
+from tests.harness._faults import Faults, http_error
+
+JsonDict = dict[str, Any]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+class HarnessHttp(backend.FakeHttp):
+    """Installed on the configured bot by `install_http`; state lives on the instance."""
+
+    faults: Faults
+    closed_dms: set[int]
+    dm_channels: dict[int, int]
+
+    # ---- lookups -------------------------------------------------------------------------
+    def _messages(self, channel_id: int) -> list[JsonDict]:
+        return backend._cur_config.messages.setdefault(int(channel_id), [])
+
+    def _guild(self, guild_id: int) -> discord.Guild:
+        guild = self.state._get_guild(int(guild_id))
+        if guild is None:
+            raise http_error(404, 10004, "Unknown Guild")
+        return guild
+
+    def _channel(self, channel_id: int) -> Any:
+        channel_id = int(channel_id)
+        for guild in self.state.guilds:
+            channel = guild.get_channel(channel_id)
+            if channel is not None:
+                return channel
+        channel = self.state._get_private_channel(channel_id)
+        if channel is None:
+            raise http_error(404, 10003, "Unknown Channel")
+        return channel
+
+    def _require(self, guild: discord.Guild, channel: Any, permission: str) -> None:
+        perms = channel.permissions_for(guild.me) if channel is not None else guild.me.guild_permissions
+        if not (getattr(perms, permission) or perms.administrator):
+            raise http_error(403, 50013, "Missing Permissions")
+
+    # ---- channels ------------------------------------------------------------------------
+    async def create_channel(self, guild_id: int, channel_type: int, *, reason: str | None = None, **options: Any):
+        await self.faults.gate(routes.CREATE_CHANNEL)
+        guild = self._guild(guild_id)
+        self._require(guild, None, "manage_channels")
+        keys = ("name", "topic", "parent_id", "permission_overwrites", "nsfw", "rate_limit_per_user")
+        data = factories.make_channel_dict(
+            int(channel_type),
+            guild_id=guild.id,
+            position=options.get("position") or len(guild.channels) + 1,
+            **{k: options[k] for k in keys if options.get(k) is not None},
+        )
+        data.setdefault("permission_overwrites", [])
+        self.state.parse_channel_create(data)
+        return data
+
+    async def edit_channel(self, channel_id: int, *, reason: str | None = None, **options: Any):
+        await self.faults.gate(routes.EDIT_CHANNEL)
+        channel = self._channel(channel_id)
+        self._require(channel.guild, channel, "manage_channels")
+        data = factories.dict_from_channel(channel)
+        data["type"] = channel.type.value
+        data.update({k: v for k, v in options.items() if k in {"name", "topic", "parent_id", "position", "nsfw"}})
+        if "permission_overwrites" in options:
+            data["permission_overwrites"] = options["permission_overwrites"]
+        self.state.parse_channel_update(data)
+        return data
+
+    async def delete_channel(self, channel_id: int, *, reason: str | None = None) -> JsonDict:
+        await self.faults.gate(routes.DELETE_CHANNEL)
+        channel = self._channel(channel_id)
+        self._require(channel.guild, channel, "manage_channels")
+        return delete_channel(channel)
+
+    async def get_channel(self, channel_id: int) -> JsonDict:
+        await self.faults.gate(routes.GET_CHANNEL)
+        data = factories.dict_from_channel(self._channel(channel_id))
+        data["type"] = int(data["type"].value)
+        return data
+
+    async def edit_channel_permissions(
+        self, channel_id: int, target: int, allow: str, deny: str, type: int, *, reason: str | None = None
+    ) -> None:
+        await self.faults.gate(routes.EDIT_PERMISSIONS)
+        channel = self._channel(channel_id)
+        self._require(channel.guild, channel, "manage_roles")
+        overwrite = {"id": int(target), "allow": str(allow), "deny": str(deny), "type": int(type)}
+        _replace_overwrite(channel, int(target), overwrite)
+
+    async def delete_channel_permissions(self, channel_id: int, target: int, *, reason: str | None = None) -> None:
+        await self.faults.gate(routes.DELETE_PERMISSIONS)
+        channel = self._channel(channel_id)
+        self._require(channel.guild, channel, "manage_roles")
+        _replace_overwrite(channel, int(target), None)
+
+    # ---- messages ------------------------------------------------------------------------
+    async def send_message(self, channel_id: int, *, params: Any) -> JsonDict:
+        await self.faults.gate(routes.SEND_MESSAGE)
+        channel = self._channel(channel_id)
+        if isinstance(channel, discord.DMChannel):
+            if channel.recipient is not None and channel.recipient.id in self.closed_dms:
+                raise http_error(403, 50007, "Cannot send messages to this user")
+        else:
+            self._require(channel.guild, channel, "send_messages")
+        data = post_message(channel, self.state.user, params.payload or {}, files=params.files)
+        message = self.state._get_message(data["id"])
+        if message is not None:
+            await backend.callbacks.dispatch_event("send_message", message)
+        return data
+
+    async def edit_message(self, channel_id: int, message_id: int, *, params: Any) -> JsonDict:
+        await self.faults.gate(routes.EDIT_MESSAGE)
+        self._channel(channel_id)
+        return edit_stored_message(int(channel_id), int(message_id), params.payload or {})
+
+    async def delete_message(self, channel_id: int, message_id: int, *, reason: str | None = None) -> None:
+        await self.faults.gate(routes.DELETE_MESSAGE)
+        channel = self._channel(channel_id)
+        data = _find_message(int(channel_id), int(message_id))
+        self._messages(channel_id).remove(data)
+        payload = {"id": int(message_id), "channel_id": int(channel_id)}
+        if getattr(channel, "guild", None) is not None:
+            payload["guild_id"] = channel.guild.id
+        self.state.parse_message_delete(payload)
+
+    async def get_message(self, channel_id: int, message_id: int) -> JsonDict:
+        await self.faults.gate(routes.GET_MESSAGE)
+        self._channel(channel_id)
+        return _find_message(int(channel_id), int(message_id))
+
+    async def logs_from(
+        self, channel_id: int, limit: int, before: int | None = None, after: int | None = None, around: Any = None
+    ) -> list[JsonDict]:
+        await self.faults.gate(routes.HISTORY)
+        self._channel(channel_id)
+        messages = sorted(self._messages(channel_id), key=lambda m: int(m["id"]))
+        if after is not None:
+            return [m for m in messages if int(m["id"]) > int(after)][:limit]
+        if before is not None:
+            messages = [m for m in messages if int(m["id"]) < int(before)]
+        return list(reversed(messages))[:limit]
+
+    async def start_private_message(self, user_id: int) -> JsonDict:
+        await self.faults.gate(routes.OPEN_DM)
+        user = self.state.get_user(int(user_id))
+        if user is None:
+            raise http_error(400, 50033, "Invalid Recipients")
+        channel_id = self.dm_channels.setdefault(user.id, factories.make_id())
+        return {"id": channel_id, "type": 1, "recipients": [factories.dict_from_user(user)]}
+
+    # ---- roles and members ---------------------------------------------------------------
+    async def create_role(self, guild_id: int, *, reason: str | None = None, **fields: Any) -> JsonDict:
+        await self.faults.gate(routes.CREATE_ROLE)
+        guild = self._guild(guild_id)
+        self._require(guild, None, "manage_roles")
+        return create_role(guild, **fields)
+
+    async def add_role(self, guild_id: int, user_id: int, role_id: int, *, reason: str | None = None) -> None:
+        await self.faults.gate(routes.ADD_ROLE)
+        await self._member_roles(guild_id, user_id, add=int(role_id))
+
+    async def remove_role(self, guild_id: int, user_id: int, role_id: int, *, reason: str | None = None) -> None:
+        await self.faults.gate(routes.REMOVE_ROLE)
+        await self._member_roles(guild_id, user_id, remove=int(role_id))
+
+    async def _member_roles(self, guild_id: int, user_id: int, *, add: int = 0, remove: int = 0) -> None:
+        guild = self._guild(guild_id)
+        self._require(guild, None, "manage_roles")
+        member = guild.get_member(int(user_id))
+        if member is None:
+            raise http_error(404, 10007, "Unknown Member")
+        data = factories.dict_from_member(member)
+        data["roles"] = [r for r in data["roles"] if r != remove] + ([add] if add else [])
+        self.state.parse_guild_member_update(data)
+
+    async def get_member(self, guild_id: int, member_id: int) -> JsonDict:
+        member = self._guild(guild_id).get_member(int(member_id))
+        if member is None:
+            raise http_error(404, 10007, "Unknown Member")
+        return factories.dict_from_member(member)
+
+    async def get_user(self, user_id: int) -> JsonDict:
+        user = self.state.get_user(int(user_id))
+        if user is None:
+            raise http_error(404, 10013, "Unknown User")
+        return factories.dict_from_user(user)
+
+    # ---- application commands ------------------------------------------------------------
+    async def bulk_upsert_global_commands(self, application_id: int, payload: list[JsonDict]) -> list[JsonDict]:
+        return [_command_dict(application_id, command) for command in payload]
+
+    async def bulk_upsert_guild_commands(self, application_id: int, guild_id: int, payload: list[JsonDict]):
+        return [_command_dict(application_id, command, guild_id) for command in payload]
+
+
+def _command_dict(application_id: int, command: JsonDict, guild_id: int | None = None) -> JsonDict:
+    data = {"id": factories.make_id(), "application_id": application_id, "version": 1, **command}
+    data.setdefault("description", "")
+    if guild_id is not None:
+        data["guild_id"] = guild_id
+    return data
+
+
+def _find_message(channel_id: int, message_id: int) -> JsonDict:
+    for data in backend._cur_config.messages.get(channel_id, []):
+        if int(data["id"]) == message_id:
+            return data
+    raise http_error(404, 10008, "Unknown Message")
+
+
+def _replace_overwrite(channel: Any, target_id: int, overwrite: JsonDict | None) -> None:
+    data = factories.dict_from_channel(channel)
+    data["type"] = channel.type.value
+    kept = [o for o in data.get("permission_overwrites", []) if int(o["id"]) != target_id]
+    data["permission_overwrites"] = kept + ([overwrite] if overwrite else [])
+    channel._state.parse_channel_update(data)
+
+
+def delete_channel(channel: Any) -> JsonDict:
+    """Delete a guild channel server-side: the bot gets `on_guild_channel_delete`; children are orphaned."""
+    state = channel._state
+    for child in getattr(channel, "channels", []):
+        data = factories.dict_from_channel(child)
+        data["type"] = child.type.value
+        data["parent_id"] = None
+        state.parse_channel_update(data)
+    data = factories.dict_from_channel(channel)
+    data["type"] = channel.type.value
+    state.parse_channel_delete(data)
+    backend._cur_config.messages.pop(channel.id, None)
+    return data
+
+
+def post_message(channel: Any, author: discord.abc.User, payload: JsonDict, *, files: Any = None) -> JsonDict:
+    """Store a message the way Discord would echo it back, components and all, and dispatch it."""
+    data = factories.make_message_dict(
+        channel,
+        author,
+        content=payload.get("content") or "",
+        tts=bool(payload.get("tts")),
+        embeds=[discord.Embed.from_dict(e) for e in payload.get("embeds") or []],
+        mentions=backend.find_user_mentions(payload.get("content"), getattr(channel, "guild", None)),
+    )
+    data["channel_id"] = channel.id
+    data["components"] = payload.get("components") or []
+    data["flags"] = int(payload.get("flags") or 0)
+    data["attachments"] = [
+        factories.make_attachment_dict(f.filename or "file", 0, "https://cdn.invalid/" + (f.filename or "file"), "")
+        for f in files or []
+    ]
+    if payload.get("message_reference"):
+        data["message_reference"] = payload["message_reference"]
+    state = backend.get_state()
+    state.parse_message_create(data)
+    backend._cur_config.messages.setdefault(channel.id, []).append(data)
+    return data
+
+
+def edit_stored_message(channel_id: int, message_id: int, payload: JsonDict) -> JsonDict:
+    data = _find_message(channel_id, message_id)
+    for key in ("content", "embeds", "components", "flags"):
+        if key in payload and payload[key] is not None:
+            data[key] = payload[key]
+    data["edited_timestamp"] = now_iso()
+    backend.get_state().parse_message_update(dict(data))
+    return data
+
+
+def create_role(guild: discord.Guild, *, position: int | None = None, **fields: Any) -> JsonDict:
+    """Create a role from the fields discord.py 2.7 sends (`colors`, string `permissions`, ...)."""
+    colors = fields.get("colors") or {}
+    data = factories.make_role_dict(
+        fields.get("name") or "new role",
+        colour=int(colors.get("primary_color") or fields.get("color") or 0),
+        hoist=bool(fields.get("hoist")),
+        permissions=int(fields.get("permissions") or 0),
+        mentionable=bool(fields.get("mentionable")),
+        position=position if position is not None else max((r.position for r in guild.roles), default=0) + 1,
+    )
+    backend.get_state().parse_guild_role_create({"guild_id": guild.id, "role": data})
+    return data
