@@ -54,6 +54,32 @@ def dict_from_message(message: discord.Message) -> dict[str, Any]:
 
 
 _original_dict_from_message = factories.dict_from_message
+_original_make_role_dict = factories.make_role_dict
+
+
+def _with_colors(data: dict[str, Any], secondary: int | None = None, tertiary: int | None = None) -> dict[str, Any]:
+    """discord.py 2.7 reads a role's colour from `colors.primary_color`; dpytest only writes `color`."""
+    data["colors"] = {"primary_color": data["color"], "secondary_color": secondary, "tertiary_color": tertiary}
+    return data
+
+
+def make_role_dict(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return _with_colors(_original_make_role_dict(*args, **kwargs))
+
+
+def dict_from_role(role: discord.Role) -> dict[str, Any]:
+    data = {
+        "id": role.id,
+        "name": role.name,
+        "color": role.colour.value,
+        "hoist": role.hoist,
+        "position": role.position,
+        "permissions": str(role.permissions.value),
+        "managed": role.managed,
+        "mentionable": role.mentionable,
+    }
+    secondary, tertiary = role.secondary_colour, role.tertiary_colour
+    return _with_colors(data, secondary and secondary.value, tertiary and tertiary.value)
 
 
 def reset_dpytest() -> None:
@@ -70,6 +96,8 @@ def apply(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(factories, "dict_from_overwrite", dict_from_overwrite)
     monkeypatch.setattr(factories, "dict_from_channel", dict_from_channel)
     monkeypatch.setattr(factories, "dict_from_message", dict_from_message)
+    monkeypatch.setattr(factories, "make_role_dict", make_role_dict)
+    monkeypatch.setattr(factories, "dict_from_role", dict_from_role)
     monkeypatch.setattr(backend, "delete_channel", _server.delete_channel)
     monkeypatch.setattr(runner, "sent_queue", PeekableQueue())
     monkeypatch.setattr(runner, "error_queue", PeekableQueue())
