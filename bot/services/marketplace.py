@@ -6,14 +6,39 @@ the stored copy with the same ones, so what was accepted is exactly what is appl
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from bot.services.links import LinkError, parse_gig_link
 
 MAX_BODY_BYTES = 64 * 1024
+# Plain ASCII digits, at most two decimals: no exponent, sign, underscores or other scripts' digits.
+_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?", re.ASCII)
+# 15 significant digits survive SQLite's floating-point NUMERIC storage exactly.
+MAX_AMOUNT = Decimal("9999999999999.99")
+_NUMBER = re.compile(r"\s*[+-]?[0-9]+(?:\.[0-9]*)?\s*", re.ASCII)
+
+
+def _iso_text(value: Any) -> Any:
+    # pydantic would also take a Unix timestamp (number or numeric string); the contract says ISO-8601.
+    if not isinstance(value, str) or _NUMBER.fullmatch(value):
+        raise ValueError("must be an ISO-8601 date-time string with a UTC offset")
+    return value
+
+
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 OrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
@@ -38,9 +63,9 @@ class TermsData(_Model):
     buyer: PartyData
     amount: Annotated[str, Field(min_length=1, max_length=32)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    delivery_due: AwareDatetime
+    delivery_due: IsoDatetime
     deliverables: Text
-    agreed_at: AwareDatetime
+    agreed_at: IsoDatetime
 
     @field_validator("gig_url", "conversation_url")
     @classmethod
@@ -67,13 +92,13 @@ class TermsData(_Model):
 
 class DeliveredData(_Model):
     order_id: OrderId
-    delivered_at: AwareDatetime
+    delivered_at: IsoDatetime
     note: Text | None = None
 
 
 class CompletedData(_Model):
     order_id: OrderId
-    completed_at: AwareDatetime
+    completed_at: IsoDatetime
 
 
 class CancelledData(_Model):
@@ -94,7 +119,7 @@ KnownType = Literal["order.agreed", "order.updated", "order.delivered", "order.c
 
 class Envelope(_Model):
     type: Annotated[str, Field(min_length=1, max_length=64)]
-    timestamp: AwareDatetime
+    timestamp: IsoDatetime
     data: dict[str, Any]
 
 
@@ -123,17 +148,13 @@ class PayloadError(ValueError):
 
 def parse_amount(value: str) -> Decimal:
     """A decimal string greater than zero with at most two decimals; never a float."""
-    try:
-        amount = Decimal(value)
-    except ArithmeticError:
-        raise ValueError("must be a decimal string such as '120.50'") from None
-    if not amount.is_finite() or amount <= 0:
+    if not _AMOUNT.fullmatch(value):
+        raise ValueError("must be a decimal string such as '120.50' (digits, at most 2 decimals)")
+    amount = Decimal(value)
+    if amount <= 0:
         raise ValueError("must be greater than 0")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        raise ValueError("must have at most 2 decimals")
-    if amount >= Decimal(10) ** 16:
-        raise ValueError("is too large")
+    if amount > MAX_AMOUNT:
+        raise ValueError(f"must be at most {MAX_AMOUNT}")
     return amount
 
 
