@@ -34,31 +34,49 @@ class InteractionDriver:
 
     # ---- public API ------------------------------------------------------------------------
     async def command(
-        self, name: str, *, user: discord.abc.User, channel: Any = None, wait: bool = True, **options: Any
+        self,
+        name: str,
+        *,
+        by: discord.abc.User,
+        channel: Any = None,
+        options: dict[str, Any] | None = None,
+        wait: bool = True,
+        **kwargs: Any,
     ) -> InteractionResult:
-        """Invoke `/name` (e.g. "guarantee open") as `user` in `channel` (a DM when omitted)."""
-        data = self._command_data(name, user, channel, options, focused=None)
-        return await self._dispatch(2, user, channel, data, wait=wait)
+        """Invoke `/name` (e.g. "guarantee open") as member `by` in `channel` (a DM when omitted).
+
+        Options go as keyword arguments, or in `options` for names that clash with this signature.
+        """
+        data = self._command_data(name, by, channel, {**(options or {}), **kwargs}, focused=None)
+        return await self._dispatch(2, by, channel, data, wait=wait)
 
     async def autocomplete(
-        self, name: str, focused: str, *, user: discord.abc.User, channel: Any = None, **options: Any
+        self,
+        name: str,
+        focused: str,
+        *,
+        by: discord.abc.User,
+        channel: Any = None,
+        options: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> InteractionResult:
-        """Ask for autocomplete choices of option `focused` (its partial value is in `options`)."""
-        options.setdefault(focused, "")
-        data = self._command_data(name, user, channel, options, focused=focused)
-        return await self._dispatch(4, user, channel, data)
+        """Ask for autocomplete choices of option `focused` (its partial value is among the options)."""
+        values = {**(options or {}), **kwargs}
+        values.setdefault(focused, "")
+        data = self._command_data(name, by, channel, values, focused=focused)
+        return await self._dispatch(4, by, channel, data)
 
     async def click(
-        self, message: MessageLike, custom_id: str, *, user: discord.abc.User, wait: bool = True
+        self, message: MessageLike, custom_id: str, *, by: discord.abc.User, wait: bool = True
     ) -> InteractionResult:
-        """Click the button `custom_id` on `message` (a bot message, a `Reply` or a result)."""
+        """Click the button `custom_id` on `message` (a bot message, a `Reply` or a result) as `by`."""
         raw = self._message_dict(message)
         self._require_component(raw, custom_id)
         data = {"custom_id": custom_id, "component_type": 2}
-        return await self._dispatch(3, user, self._channel_of(raw), data, message=raw, wait=wait)
+        return await self._dispatch(3, by, self._channel_of(raw), data, message=raw, wait=wait)
 
     async def select(
-        self, message: MessageLike, custom_id: str, values: list[Any], *, user: discord.abc.User, wait: bool = True
+        self, message: MessageLike, custom_id: str, values: list[Any], *, by: discord.abc.User, wait: bool = True
     ) -> InteractionResult:
         """Pick `values` in the select menu `custom_id` on `message` (members/roles/channels for typed selects)."""
         raw = self._message_dict(message)
@@ -79,14 +97,14 @@ class InteractionDriver:
         data: JsonDict = {"custom_id": custom_id, "component_type": component.get("type", 3), "values": encoded}
         if resolved.data:
             data["resolved"] = resolved.data
-        return await self._dispatch(3, user, channel, data, message=raw, wait=wait)
+        return await self._dispatch(3, by, channel, data, message=raw, wait=wait)
 
     async def submit_modal(
         self,
         modal: InteractionResult | str,
         values: dict[str, Any],
         *,
-        user: discord.abc.User,
+        by: discord.abc.User,
         channel: Any = None,
         wait: bool = True,
     ) -> InteractionResult:
@@ -103,7 +121,7 @@ class InteractionDriver:
             message = modal.source_message
         else:
             data, message = {"custom_id": modal, "components": p.text_input_rows(values)}, None
-        return await self._dispatch(5, user, channel, data, message=message, wait=wait)
+        return await self._dispatch(5, by, channel, data, message=message, wait=wait)
 
     async def settle(self) -> None:
         """Let every pending discord.py event task finish."""

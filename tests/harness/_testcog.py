@@ -112,6 +112,17 @@ class HarnessCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await interaction.followup.send("done", ephemeral=True)
 
+    @group.command(name="officer")
+    async def officer(self, interaction: discord.Interaction, user: discord.Member) -> None:
+        """An option named `user`, like /guarantee officer."""
+        await interaction.response.send_message(f"{user.id} has {len(user.roles) - 1} role(s)", ephemeral=True)
+
+    @group.command(name="draft")
+    async def draft(self, interaction: discord.Interaction) -> None:
+        """Answer publicly, then edit the original response."""
+        await interaction.response.send_message("draft")
+        await interaction.edit_original_response(content="final", embed=discord.Embed(title="Final"))
+
     @group.command(name="form")
     async def form(self, interaction: discord.Interaction) -> None:
         """Show a modal."""

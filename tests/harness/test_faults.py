@@ -89,7 +89,7 @@ async def test_interaction_routes_can_fail_too(env):
         errors.append(error)
 
     env.bot.tree.on_error = on_error
-    result = await env.driver.command("harness whoami", user=env.buyer, channel=env.channel)
+    result = await env.driver.command("harness whoami", by=env.buyer, channel=env.channel)
     assert not result.responded
     assert isinstance(errors[0].original, discord.NotFound) and errors[0].original.code == 10062
 
