@@ -15,6 +15,10 @@ from sqlalchemy import text
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
+from bot.http_callbacks import AiohttpPoster, callback_worker
+from bot.services.callbacks import CallbackWorker
+from bot.services.escrow import EscrowService
+from bot.services.escrow_events import MarketplaceEscrow, terms_locked
 from bot.services.intake import EventIntake
 from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
@@ -41,11 +45,27 @@ class Runtime:
         self._discord_status = discord_status
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._wire_escrow(settings)
+
+    def _wire_escrow(self, settings: Settings) -> None:
+        """Escrow: driven by people (cogs.escrow) and by marketplace events; reported back by callbacks."""
+        self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled)
+        self.marketplace_escrow = MarketplaceEscrow(self.escrow)
+        self.orders.add_hook(self.marketplace_escrow.on_event)
+        self.orders.set_terms_lock(terms_locked)
+        self.processor.after_commit(self.marketplace_escrow.after_commit)
+        self.callback_poster = AiohttpPoster()
+        self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
+        if self.callbacks is not None:
+            callbacks = self.callbacks
+            self.escrow.add_listener(lambda _change: _wake(callbacks))
 
     async def start(self, *, serve_webhooks: bool = True) -> None:
         await upgrade(self.engine)
         self.intake.start()
         self.processor.start()
+        if self.callbacks is not None:
+            self.callbacks.start()
         if serve_webhooks:
             await self._start_webhooks()
 
@@ -71,6 +91,9 @@ class Runtime:
             self._runner = None
         await self.intake.close()
         await self.processor.close()
+        if self.callbacks is not None:
+            await self.callbacks.close()
+        await self.callback_poster.close()
         await self.engine.dispose()
 
     async def database_ok(self) -> bool:
@@ -85,3 +108,7 @@ class Runtime:
 
     def discord_status(self) -> str:
         return self._discord_status()
+
+
+async def _wake(worker: CallbackWorker) -> None:
+    worker.wake()

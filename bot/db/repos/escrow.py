@@ -1,0 +1,100 @@
+"""Queries on escrows, their audit trail and the callback outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.db.models import AuditEntry, CallbackDelivery, Escrow, Ticket
+from bot.db.types import utcnow
+
+
+async def get(*, session: AsyncSession, order_id: str, fresh: bool = False) -> Escrow | None:
+    query = select(Escrow).where(Escrow.order_id == order_id)  # type: ignore[arg-type]
+    if fresh:
+        query = query.execution_options(populate_existing=True)
+    return (await session.scalars(query)).first()
+
+
+async def create(*, session: AsyncSession, order_id: str, state: str) -> bool:
+    """Insert the escrow unless it exists; True when this call made it."""
+    values = {"order_id": order_id, "state": state, "version": 0, "created_at": utcnow(), "updated_at": utcnow()}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Escrow).values(**values).on_conflict_do_nothing(index_elements=["order_id"])
+    result: Any = await session.execute(statement)
+    return bool(result.rowcount)
+
+
+async def compare_and_set(*, session: AsyncSession, order_id: str, version: int, values: dict[str, Any]) -> bool:
+    """`UPDATE escrows SET ..., version = version + 1 WHERE order_id = ? AND version = ?`; True if it won."""
+    statement = (
+        update(Escrow)
+        .where(Escrow.order_id == order_id, Escrow.version == version)  # type: ignore[arg-type]
+        .values(**values, version=version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(statement)
+    return bool(result.rowcount == 1)
+
+
+async def set_flag(*, session: AsyncSession, order_id: str, flag: str) -> None:
+    statement = (
+        update(Escrow)
+        .where(Escrow.order_id == order_id)  # type: ignore[arg-type]
+        .values(flag=flag, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(statement)
+
+
+async def ticket(*, session: AsyncSession, order_id: str) -> Ticket | None:
+    return (await session.scalars(select(Ticket).where(Ticket.order_id == order_id))).first()  # type: ignore[arg-type]
+
+
+async def set_ticket_claim(*, session: AsyncSession, order_id: str, officer_id: int) -> None:
+    statement = (
+        update(Ticket)
+        .where(Ticket.order_id == order_id)  # type: ignore[arg-type]
+        .values(claimed_by=officer_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(statement)
+
+
+async def event_recorded(*, session: AsyncSession, order_id: str, source_event_id: str) -> bool:
+    """Has this marketplace event already left an audit entry on this order?"""
+    query = select(
+        exists().where(
+            AuditEntry.order_id == order_id,  # type: ignore[arg-type]
+            AuditEntry.source_event_id == source_event_id,  # type: ignore[arg-type]
+        )
+    )
+    return bool(await session.scalar(query))
+
+
+async def due_callbacks(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[CallbackDelivery]:
+    """Pending callbacks that are due and have no earlier undelivered callback for the same order."""
+    earlier = aliased(CallbackDelivery)
+    blocked = exists().where(
+        earlier.order_id == CallbackDelivery.order_id,  # type: ignore[arg-type]
+        earlier.status == "pending",  # type: ignore[arg-type]
+        earlier.id < CallbackDelivery.id,  # type: ignore[arg-type,operator]
+    )
+    query = (
+        select(CallbackDelivery)
+        .where(CallbackDelivery.status == "pending", CallbackDelivery.next_attempt_at <= now, ~blocked)  # type: ignore[arg-type]
+        .order_by(CallbackDelivery.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def callbacks_for_order(*, session: AsyncSession, order_id: str) -> Sequence[CallbackDelivery]:
+    query = select(CallbackDelivery).where(CallbackDelivery.order_id == order_id).order_by(CallbackDelivery.id)  # type: ignore[arg-type]
+    return (await session.scalars(query)).all()
