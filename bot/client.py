@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.tree import GuarantorTree
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class GuarantorBot(commands.Bot):
             # Nothing the bot sends pings anyone unless a message opts in explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            tree_cls=GuarantorTree,
         )
         self.settings = settings
         self.serve_webhooks = serve_webhooks

@@ -24,6 +24,7 @@ from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
 from bot.services.reports import OrderReports
 from bot.services.signing import SignatureVerifier
+from bot.services.tickets import TicketService
 from bot.settings import Settings
 from webhooks import create_app
 
@@ -41,6 +42,13 @@ class Runtime:
         self.reports = OrderReports(self.sessions)
         self.processor = EventProcessor(self.sessions, self.orders)
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
+        # Tickets: waiting requests become ticket rows inside the event's transaction; the bot,
+        # once attached, makes their channels after the commit (or at start-up, from the rows).
+        self.tickets = TicketService(
+            self.sessions, marketplace_host=settings.marketplace_host, pending_hours=settings.pending_request_hours
+        )
+        self.orders.add_hook(self.tickets.on_order_event)
+        self.processor.after_commit(self.tickets.after_event)
         self.verifier = SignatureVerifier(secret.get_secret_value() for secret in settings.marketplace_webhook_secrets)
         self._discord_status = discord_status
         self._runner: web.AppRunner | None = None

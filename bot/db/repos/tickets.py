@@ -1,0 +1,183 @@
+"""Queries on tickets, pending ticket requests and guild settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, bindparam, func, inspect, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
+from bot.db.types import utcnow
+
+
+async def for_order(*, session: AsyncSession, order_id: str) -> Ticket | None:
+    return (await session.scalars(select(Ticket).where(Ticket.order_id == order_id))).first()  # type: ignore[arg-type]
+
+
+async def for_channel(*, session: AsyncSession, channel_id: int) -> Ticket | None:
+    return (await session.scalars(select(Ticket).where(Ticket.channel_id == channel_id))).first()  # type: ignore[arg-type]
+
+
+async def in_state(*, session: AsyncSession, state: TicketState) -> Sequence[Ticket]:
+    query = select(Ticket).where(Ticket.state == state).order_by(Ticket.created_at)  # type: ignore[arg-type]
+    return (await session.scalars(query)).all()
+
+
+async def listing(*, session: AsyncSession, state: TicketState | None = None) -> Sequence[tuple[Ticket, Order]]:
+    query = select(Ticket, Order).join(Order, Order.id == Ticket.order_id).order_by(Ticket.created_at)  # type: ignore[arg-type]
+    if state is not None:
+        query = query.where(Ticket.state == state)  # type: ignore[arg-type]
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def for_user(*, session: AsyncSession, user_id: int, limit: int) -> Sequence[tuple[Ticket, Order]]:
+    """The user's tickets as freelancer or buyer, newest first."""
+    query = (
+        select(Ticket, Order)
+        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
+        .where(or_(Ticket.freelancer_id == user_id, Ticket.buyer_id == user_id))  # type: ignore[arg-type]
+        .order_by(Ticket.created_at.desc())  # type: ignore[attr-defined]
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+def _queue_query(guild_id: int, states: Sequence[TicketState]) -> Select[Ticket, Order]:
+    return (
+        select(Ticket, Order)
+        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
+        .where(Ticket.guild_id == guild_id, Ticket.state.in_([s.value for s in states]))  # type: ignore[arg-type,attr-defined]
+    )
+
+
+async def queue(
+    *, session: AsyncSession, guild_id: int, states: Sequence[TicketState], limit: int, offset: int
+) -> tuple[Sequence[tuple[Ticket, Order]], int]:
+    """A guild's tickets: unclaimed first, then oldest first; with the total count."""
+    query = _queue_query(guild_id, states)
+    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    page = query.order_by(
+        Ticket.claimed_by.is_not(None),  # type: ignore[union-attr]
+        Ticket.created_at,  # type: ignore[arg-type]
+        Ticket.id,  # type: ignore[arg-type]
+    )
+    rows = (await session.execute(page.limit(limit).offset(offset))).all()
+    return [(row[0], row[1]) for row in rows], total
+
+
+async def set_state(
+    *, session: AsyncSession, ticket_id: int, expected: TicketState, new: TicketState, **values: object
+) -> bool:
+    """Compare-and-set on the ticket's state; False when someone else moved it first."""
+    result = await session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.state == expected)  # type: ignore[arg-type]
+        .values(state=new.value, updated_at=utcnow(), **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | None, expected: int | None) -> bool:
+    buyer = Ticket.buyer_id.is_(None) if expected is None else Ticket.buyer_id == expected  # type: ignore[union-attr]
+    result = await session.execute(
+        update(Ticket).where(Ticket.id == ticket_id, buyer).values(buyer_id=user_id, updated_at=utcnow())  # type: ignore[arg-type]
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def escrow_states(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
+    """The escrow state per order, read from the escrow feature's table when it exists."""
+    if not order_ids:
+        return {}
+    connection = await session.connection()
+    exists = await connection.run_sync(lambda sync: inspect(sync).has_table("escrows"))
+    if not exists:
+        return {}
+    query = text("SELECT order_id, state FROM escrows WHERE order_id IN :ids").bindparams(
+        bindparam("ids", expanding=True)
+    )
+    rows = (await session.execute(query, {"ids": list(order_ids)})).all()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+# ---- pending requests --------------------------------------------------------------------------
+
+
+async def pending_for_gig(*, session: AsyncSession, gig_key: str, now: datetime) -> Sequence[TicketRequest]:
+    query = (
+        select(TicketRequest)
+        .where(
+            TicketRequest.gig_key == gig_key,  # type: ignore[arg-type]
+            TicketRequest.state == RequestState.PENDING,  # type: ignore[arg-type]
+            TicketRequest.expires_at > now,  # type: ignore[arg-type]
+        )
+        .order_by(TicketRequest.created_at, TicketRequest.id)  # type: ignore[arg-type]
+    )
+    return (await session.scalars(query)).all()
+
+
+async def pending_of_user(*, session: AsyncSession, user_id: int, gig_key: str) -> TicketRequest | None:
+    query = select(TicketRequest).where(
+        TicketRequest.user_id == user_id,  # type: ignore[arg-type]
+        TicketRequest.gig_key == gig_key,  # type: ignore[arg-type]
+        TicketRequest.state == RequestState.PENDING,  # type: ignore[arg-type]
+    )
+    return (await session.scalars(query)).first()
+
+
+async def expire_requests(*, session: AsyncSession, now: datetime) -> int:
+    result = await session.execute(
+        update(TicketRequest)
+        .where(TicketRequest.state == RequestState.PENDING, TicketRequest.expires_at <= now)  # type: ignore[arg-type]
+        .values(state=RequestState.EXPIRED.value, resolved_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def unnotified(*, session: AsyncSession, order_id: str | None = None) -> Sequence[TicketRequest]:
+    """Resolved requests whose requester has not been told yet (optionally for one order)."""
+    query = select(TicketRequest).where(
+        TicketRequest.state.in_([RequestState.FULFILLED.value, RequestState.REJECTED.value]),  # type: ignore[attr-defined]
+        TicketRequest.notified_at.is_(None),  # type: ignore[union-attr]
+    )
+    if order_id is not None:
+        query = query.where(TicketRequest.order_id == order_id)  # type: ignore[arg-type]
+    return (await session.scalars(query.order_by(TicketRequest.id))).all()  # type: ignore[arg-type]
+
+
+# ---- guild settings ----------------------------------------------------------------------------
+
+
+async def guild_config(*, session: AsyncSession, guild_id: int) -> GuildConfig | None:
+    return await session.get(GuildConfig, guild_id)
+
+
+# ---- orders, as a ticket request finds them ----------------------------------------------------
+
+
+async def orders_for_gig(*, session: AsyncSession, gig_key: str) -> Sequence[Order]:
+    query = select(Order).where(Order.gig_key == gig_key).order_by(Order.agreed_at)  # type: ignore[arg-type]
+    return (await session.scalars(query)).all()
+
+
+async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> Sequence[Order]:
+    """Live orders agreed with this seller email (trimmed, any case) that have no ticket yet."""
+    query = (
+        select(Order)
+        .outerjoin(Ticket, Ticket.order_id == Order.id)  # type: ignore[arg-type]
+        .where(
+            func.lower(func.trim(Order.seller_email)) == email,
+            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
+            Ticket.id.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    return (await session.scalars(query)).all()
+
+
+async def tickets_for_orders(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, Ticket]:
+    if not order_ids:
+        return {}
+    query = select(Ticket).where(Ticket.order_id.in_(list(order_ids)))  # type: ignore[attr-defined]
+    return {ticket.order_id: ticket for ticket in (await session.scalars(query)).all()}

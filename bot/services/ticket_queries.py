@@ -1,0 +1,144 @@
+"""What officers and parties read about tickets: status, the queue, choices, listings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models import Order, OrderTerms, Ticket, TicketState
+from bot.db.repos import events as event_repo
+from bot.db.repos import orders as order_repo
+from bot.db.repos import tickets as repo
+from bot.services.errors import GuaranteeError, NotFoundError
+
+ESCROW_STATES = ("awaiting_funding", "funded", "delivered", "released", "disputed", "refunded", "cancelled")
+LIVE_TICKETS = (TicketState.OPENING, TicketState.OPEN)
+PAGE_SIZE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSummary:
+    ticket: Ticket
+    order: Order
+    escrow_state: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    items: list[TicketSummary]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStatus:
+    order: Order
+    ticket: Ticket | None
+    escrow_state: str | None
+    terms: Sequence[OrderTerms]
+    events: list[tuple[str, datetime]]
+
+
+class UnknownStateError(GuaranteeError):
+    def __init__(self, state: str) -> None:
+        known = ", ".join([s.value for s in TicketState] + list(ESCROW_STATES))
+        super().__init__(f"{state!r} is not a ticket or escrow state. Use one of: {known}.")
+
+
+def _not_yours(order_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"I found no order {order_id!r} that you are part of. Check the order id; only its freelancer, "
+        "its buyer and officers can see an order."
+    )
+
+
+class TicketQueries:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def status(
+        self, *, user_id: int, is_officer: bool, order_id: str | None = None, channel_id: int | None = None
+    ) -> OrderStatus:
+        """The order asked for, or the ticket of this channel, or the caller's newest ticket."""
+        async with self._sessions() as session:
+            ticket = await self._pick(session, user_id, order_id, channel_id)
+            wanted = order_id.strip() if order_id else (ticket.order_id if ticket else None)
+            if wanted is None:
+                raise NotFoundError("You have no guarantee tickets. Give the order id to look one up.")
+            order = await order_repo.get(session=session, order_id=wanted)
+            allowed = is_officer or (ticket is not None and user_id in {ticket.freelancer_id, ticket.buyer_id})
+            if order is None or not allowed:
+                raise _not_yours(wanted)
+            escrow = await repo.escrow_states(session=session, order_ids=[order.id])
+            terms = await order_repo.terms_history(session=session, order_id=order.id)
+            events = [(e.type, e.received_at) for e in await event_repo.for_order(session=session, order_id=order.id)]
+        return OrderStatus(order, ticket, escrow.get(order.id), terms, events)
+
+    async def _pick(
+        self, session: AsyncSession, user_id: int, order_id: str | None, channel_id: int | None
+    ) -> Ticket | None:
+        if order_id:
+            return await repo.for_order(session=session, order_id=order_id.strip())
+        if channel_id is not None:
+            here = await repo.for_channel(session=session, channel_id=channel_id)
+            if here is not None:
+                return here
+        mine = await repo.for_user(session=session, user_id=user_id, limit=1)
+        return mine[0][0] if mine else None
+
+    async def queue(self, *, guild_id: int, state: str | None = None, page: int = 1) -> QueuePage:
+        """Tickets of this guild: unclaimed first, then oldest first, `PAGE_SIZE` a page."""
+        wanted = (state or "").strip().lower() or None
+        ticket_states = [s for s in TicketState if s.value == wanted] or list(LIVE_TICKETS)
+        if wanted is not None and wanted not in {s.value for s in TicketState} and wanted not in ESCROW_STATES:
+            raise UnknownStateError(wanted)
+        async with self._sessions() as session:
+            if wanted in ESCROW_STATES:
+                rows, _ = await repo.queue(
+                    session=session, guild_id=guild_id, states=ticket_states, limit=1000, offset=0
+                )
+                escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
+                rows = [(t, o) for t, o in rows if escrow.get(t.order_id) == wanted]
+                total = len(rows)
+                pages = max(1, math.ceil(total / PAGE_SIZE))
+                page = min(max(page, 1), pages)
+                rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+            else:
+                _, total = await repo.queue(session=session, guild_id=guild_id, states=ticket_states, limit=0, offset=0)
+                pages = max(1, math.ceil(total / PAGE_SIZE))
+                page = min(max(page, 1), pages)
+                offset = (page - 1) * PAGE_SIZE
+                rows, _ = await repo.queue(
+                    session=session, guild_id=guild_id, states=ticket_states, limit=PAGE_SIZE, offset=offset
+                )
+                escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
+        items = [TicketSummary(t, o, escrow.get(t.order_id)) for t, o in rows]
+        return QueuePage(items, page, pages, total)
+
+    async def order_choices(
+        self, *, user_id: int, current: str, guild_id: int | None, is_officer: bool
+    ) -> list[tuple[str, str]]:
+        """Autocomplete: the caller's own orders (officers: also the guild's live tickets), matching `current`."""
+        needle = current.strip().lower()
+        async with self._sessions() as session:
+            rows = list(await repo.for_user(session=session, user_id=user_id, limit=100))
+            if is_officer and guild_id is not None:
+                live, _ = await repo.queue(session=session, guild_id=guild_id, states=LIVE_TICKETS, limit=100, offset=0)
+                rows += [row for row in live if row[0].order_id not in {t.order_id for t, _ in rows}]
+        choices = []
+        for ticket, order in rows:
+            if needle in order.id.lower():
+                choices.append((f"{order.id} · {order.amount} {order.currency} · {ticket.state}"[:100], order.id))
+        return choices[:25]
+
+    async def listing(self, *, state: TicketState | None = None) -> list[TicketSummary]:
+        """Every ticket (optionally in one state), oldest first: for the CLI."""
+        async with self._sessions() as session:
+            rows = await repo.listing(session=session, state=state)
+            escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
+        return [TicketSummary(t, o, escrow.get(t.order_id)) for t, o in rows]

@@ -1,0 +1,71 @@
+"""The project's bot in the fake Discord, with agreed orders arriving by signed webhook."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.db.models import Ticket, TicketRequest
+from tests.harness._world import DiscordEnv
+from tests.harness.plugin import MakeEnv
+from tests.webhooks.events import agreed, dumps, signed_headers
+from webhooks import create_app
+
+GOOD_EMAIL = "seller@example.com"
+Deliver = Callable[..., Awaitable[None]]
+
+
+def gig(order_id: str = "ord_1") -> str:
+    return f"https://opentaskai.com/gigs/{order_id}-logo"
+
+
+@pytest.fixture
+async def env(make_discord_env: MakeEnv) -> DiscordEnv:
+    return await make_discord_env()
+
+
+@pytest.fixture
+async def deliver(env: DiscordEnv, aiohttp_client: Any) -> Deliver:
+    """POST a signed marketplace event to the real webhook app, then let the bot work it."""
+    runtime = env.bot.runtime  # type: ignore[attr-defined]
+    client = await aiohttp_client(create_app(intake=runtime.intake, verifier=runtime.verifier, health=runtime))
+
+    async def post(document: dict[str, Any] | None = None, **changes: Any) -> None:
+        body = dumps(document or agreed(**changes))
+        response = await client.post("/webhooks/marketplace", data=body, headers=signed_headers(body))
+        assert response.status == 202, await response.text()
+        while await runtime.processor.process_due():
+            pass
+        await env.driver.settle()
+
+    return post
+
+
+async def tickets(env: DiscordEnv) -> list[Ticket]:
+    async with env.bot.runtime.sessions() as session:  # type: ignore[attr-defined]
+        return list((await session.scalars(select(Ticket).order_by(Ticket.id))).all())  # type: ignore[arg-type]
+
+
+async def requests(env: DiscordEnv) -> list[TicketRequest]:
+    async with env.bot.runtime.sessions() as session:  # type: ignore[attr-defined]
+        return list((await session.scalars(select(TicketRequest))).all())
+
+
+def ticket_channels(env: DiscordEnv, guild: Any = None) -> list[Any]:
+    return [c for c in (guild or env.guild).text_channels if c.name.startswith("guarantee-")]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.01)
+
+
+async def open_ticket(env: DiscordEnv, *, email: str = GOOD_EMAIL, link: str | None = None, by: Any = None) -> Any:
+    return await env.driver.command(
+        "guarantee open", by=by or env.freelancer, channel=env.channel, email=email, gig_link=link or gig()
+    )
