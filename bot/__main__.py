@@ -56,7 +56,9 @@ def database_errors() -> Iterator[None]:
     try:
         yield
     except (OperationalError, ProgrammingError) as exc:
-        fail(f"database error: {str(exc.orig).splitlines()[0]} (is it reachable, and migrated with 'guarantor migrate'?)")
+        fail(
+            f"database error: {str(exc.orig).splitlines()[0]} (is it reachable, and migrated with 'guarantor migrate'?)"
+        )
     except (DBAPIError, OSError) as exc:
         fail(f"cannot reach the database: {exc}")
 
@@ -165,8 +167,15 @@ def orders_list(limit: int, as_json: bool) -> None:
         f"Orders ({len(rows)})",
         ["order", "amount", "seller", "buyer", "terms v.", "created", "cancelled"],
         [
-            [r["order_id"], f"{r['amount']} {r['currency']}", r["seller_email"], r["buyer_email"], r["terms_version"],
-             r["created_at"][:19], (r["cancelled_at"] or "")[:19]]
+            [
+                r["order_id"],
+                f"{r['amount']} {r['currency']}",
+                r["seller_email"],
+                r["buyer_email"],
+                r["terms_version"],
+                r["created_at"][:19],
+                (r["cancelled_at"] or "")[:19],
+            ]
             for r in rows
         ],
     )
@@ -196,19 +205,57 @@ def _print_report(report: dict[str, Any]) -> None:
         print_table(
             "Terms versions",
             ["event", "type", "applied", "amount", "agreed at", "note"],
-            [[t["event_id"], t["event_type"], t["applied"], f"{t['amount']} {t['currency']}", t["agreed_at"][:19],
-              t["note"]] for t in report["terms_history"]],
+            [
+                [
+                    t["event_id"],
+                    t["event_type"],
+                    t["applied"],
+                    f"{t['amount']} {t['currency']}",
+                    t["agreed_at"][:19],
+                    t["note"],
+                ]
+                for t in report["terms_history"]
+            ],
         )
     print_table(
         "Events",
         ["webhook id", "type", "status", "attempts", "received", "last error"],
-        [[e["webhook_id"], e["type"], e["status"], e["attempts"], e["received_at"][:19], e["last_error"]]
-         for e in report["events"]],
+        [
+            [e["webhook_id"], e["type"], e["status"], e["attempts"], e["received_at"][:19], e["last_error"]]
+            for e in report["events"]
+        ],
     )
     for key, value in report.items():
         if key not in {"order_id", "order", "terms_history", "events"}:
             console.print(f"[bold]{key}[/]")
             print_json(value)
+
+
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit log of escrow actions."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check every audit entry against the chain; exit 1 naming the first bad entry."""
+    from rich.progress import Progress
+
+    from bot.services import audit as audit_log
+
+    settings = settings_or_exit()
+
+    async def work(runtime: Runtime) -> audit_log.Verification:
+        async with runtime.sessions() as session:
+            total = await audit_log.count(session=session)
+            with Progress(console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task("verifying the audit chain", total=total)
+                return await audit_log.verify(session=session, progress=lambda n: progress.advance(task, n))
+
+    result = run_with_runtime(settings, work)
+    if not result.ok:
+        fail(result.describe())
+    click.echo(result.describe())
 
 
 def main() -> None:

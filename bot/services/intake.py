@@ -1,7 +1,7 @@
 """Durable intake of marketplace events with group commit.
 
 Each request hands its event to `EventIntake.store` and waits. One writer task takes
-everything that arrived meanwhile and inserts it in a single transaction, then answers
+everything that arrived meanwhile and stores it in a single transaction, then answers
 every waiting request. Nothing is acknowledged before its transaction has committed, and
 a duplicate `webhook-id` (already stored, or twice in one batch) is reported as such.
 """
@@ -12,32 +12,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.models import EventStatus, WebhookEvent
-from bot.db.types import utcnow
+from bot.db.event_store import EventStore, IncomingEvent, create_event_store
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 
+__all__ = ["EventIntake", "IncomingEvent", "StorageUnavailable"]
+
 
 class StorageUnavailable(Exception):
     """The database could not store the event; the sender should retry later."""
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingEvent:
-    webhook_id: str
-    type: str
-    order_id: str | None
-    body: str
-    received_at: datetime = field(default_factory=utcnow)
 
 
 _Waiter = tuple[IncomingEvent, "asyncio.Future[bool]"]
@@ -46,27 +34,27 @@ _Waiter = tuple[IncomingEvent, "asyncio.Future[bool]"]
 class EventIntake:
     """Stores events in batches; `store` returns True for a new event, False for a duplicate."""
 
-    def __init__(self, engine: AsyncEngine, *, on_stored: Callable[[], None] = lambda: None) -> None:
-        self._engine = engine
+    def __init__(
+        self, engine: AsyncEngine, *, on_stored: Callable[[], None] = lambda: None, store: EventStore | None = None
+    ) -> None:
+        self._store = store if store is not None else create_event_store(engine)
         self._on_stored = on_stored
         self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        dialect = engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="guarantor-event-intake")
 
     async def close(self) -> None:
-        """Finish what was handed over, then stop."""
-        if self._task is None:
-            return
-        await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        """Finish what was handed over, then stop and release the store."""
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._store.close()
 
     async def store(self, event: IncomingEvent) -> bool:
         if self._task is None or self._task.done():
@@ -91,9 +79,7 @@ class EventIntake:
         for event, _future in batch:
             first.setdefault(event.webhook_id, event)
         try:
-            async with self._engine.begin() as connection:
-                result = await connection.execute(self._statement(list(first.values())))
-                inserted = {row[0] for row in result}
+            inserted = await self._store.insert_new(list(first.values()))
         except Exception as exc:
             log.warning("could not store %d marketplace event(s): %s", len(batch), exc)
             error = StorageUnavailable(str(exc))
@@ -102,25 +88,7 @@ class EventIntake:
                     future.set_exception(error)
             return
         for event, future in batch:
-            is_new = event.webhook_id in inserted and first[event.webhook_id] is event
             if not future.done():
-                future.set_result(is_new)
+                future.set_result(event.webhook_id in inserted and first[event.webhook_id] is event)
         if inserted:
             self._on_stored()
-
-    def _statement(self, events: list[IncomingEvent]) -> Insert:
-        rows = [
-            {
-                "webhook_id": e.webhook_id,
-                "type": e.type,
-                "order_id": e.order_id,
-                "body": e.body,
-                "received_at": e.received_at,
-                "status": EventStatus.PENDING.value,
-                "attempts": 0,
-            }
-            for e in events
-        ]
-        table = WebhookEvent.__table__  # type: ignore[attr-defined]
-        statement = self._insert(table).values(rows)
-        return statement.on_conflict_do_nothing(index_elements=["webhook_id"]).returning(table.c.webhook_id)

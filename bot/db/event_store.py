@@ -1,0 +1,142 @@
+"""Batch inserts of webhook events: one transaction per batch, returning the new ids.
+
+On SQLite the batch runs on one dedicated thread with the standard library's `sqlite3`
+(one thread hop per batch instead of several per statement); elsewhere it goes through
+SQLAlchemy's async engine with a multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
+from bot.db.models import EventStatus, WebhookEvent
+from bot.db.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingEvent:
+    webhook_id: str
+    type: str
+    order_id: str | None
+    body: str
+    received_at: datetime = field(default_factory=utcnow)
+
+
+_COLUMNS = ("webhook_id", "type", "order_id", "body", "received_at", "status", "attempts")
+
+
+class EventStore(Protocol):
+    async def insert_new(self, events: Sequence[IncomingEvent]) -> set[str]:
+        """Insert the events whose webhook id is not stored yet; return those ids."""
+
+    async def close(self) -> None: ...
+
+
+def _row(event: IncomingEvent) -> dict[str, object]:
+    return {
+        "webhook_id": event.webhook_id,
+        "type": event.type,
+        "order_id": event.order_id,
+        "body": event.body,
+        "received_at": event.received_at,
+        "status": EventStatus.PENDING.value,
+        "attempts": 0,
+    }
+
+
+class SqlAlchemyEventStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        table = WebhookEvent.__table__  # type: ignore[attr-defined]
+        # Built once; executed with a list of rows, SQLAlchemy's "insertmanyvalues" sends
+        # multi-row INSERTs from one cached compilation.
+        self._statement = (
+            postgresql.insert(table).on_conflict_do_nothing(index_elements=["webhook_id"]).returning(table.c.webhook_id)
+        )
+
+    async def insert_new(self, events: Sequence[IncomingEvent]) -> set[str]:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(self._statement, [_row(e) for e in events])
+            return {row[0] for row in result}
+
+    async def close(self) -> None:
+        return None
+
+
+class SqliteEventStore:
+    """A private `sqlite3` connection on a single thread, with the engine's pragmas."""
+
+    _SQL = (
+        f"INSERT INTO webhook_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+        "ON CONFLICT (webhook_id) DO NOTHING"
+    )
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._connection: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = sqlite3.connect(
+                self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            sqlite_pragmas(connection, None)
+            self._connection = connection
+        return self._connection
+
+    def _insert(self, events: Sequence[IncomingEvent]) -> set[str]:
+        connection = self._connect()
+        inserted: set[str] = set()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for event in events:
+                # Same text form as SQLAlchemy's SQLite DATETIME, in UTC (see UTCDateTime).
+                received = event.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                cursor = connection.execute(
+                    self._SQL,
+                    (event.webhook_id, event.type, event.order_id, event.body, received, EventStatus.PENDING.value, 0),
+                )
+                if cursor.rowcount == 1:
+                    inserted.add(event.webhook_id)
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return inserted
+
+    async def insert_new(self, events: Sequence[IncomingEvent]) -> set[str]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guarantor-sqlite-writer")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._insert, events)
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        """Close the connection; a later `insert_new` opens a new one."""
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.get_running_loop().run_in_executor(executor, self._close)
+            executor.shutdown(wait=True)
+
+
+def create_event_store(engine: AsyncEngine) -> EventStore:
+    url = make_url(engine.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return SqliteEventStore(url.database)
+    return SqlAlchemyEventStore(engine)
