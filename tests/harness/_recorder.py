@@ -77,6 +77,8 @@ class InteractionResult:
     edits: list[JsonDict] = field(default_factory=list)
     deleted_original: bool = False
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    dispatched_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    ack_seconds: float | None = None
 
     async def wait(self) -> InteractionResult:
         """Wait (at most 5 s) until every task discord.py started for this interaction has finished."""
@@ -84,6 +86,10 @@ class InteractionResult:
             while pending := [t for t in self.tasks if not t.done()]:
                 await asyncio.gather(*pending, return_exceptions=True)
         return self
+
+    def acknowledged_within(self, seconds: float = 3.0) -> bool:
+        """Whether the first response came in time (Discord drops interactions not answered in 3 s)."""
+        return self.ack_seconds is not None and self.ack_seconds <= seconds
 
     @property
     def responded(self) -> bool:
@@ -169,6 +175,7 @@ class Recorder:
 
     def _callback(self, result: InteractionResult, body: JsonDict) -> JsonDict:
         kind, data = int(body["type"]), body.get("data") or {}
+        result.ack_seconds = asyncio.get_running_loop().time() - result.dispatched_at
         result.response_type, result.response = kind, data
         ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
         message = None

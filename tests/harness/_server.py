@@ -18,6 +18,7 @@ from tests.harness import _faults as routes
 from tests.harness._faults import Faults, http_error
 
 JsonDict = dict[str, Any]
+CATEGORY_LIMIT = 50
 
 
 def now_iso() -> str:
@@ -62,6 +63,9 @@ class HarnessHttp(backend.FakeHttp):
         await self.faults.gate(routes.CREATE_CHANNEL)
         guild = self._guild(guild_id)
         self._require(guild, None, "manage_channels")
+        parent = guild.get_channel(int(options["parent_id"])) if options.get("parent_id") else None
+        if parent is not None and len(parent.channels) >= CATEGORY_LIMIT:
+            raise http_error(400, 50035, "Invalid Form Body: Maximum number of channels in category reached (50)")
         keys = ("name", "topic", "parent_id", "permission_overwrites", "nsfw", "rate_limit_per_user")
         data = factories.make_channel_dict(
             int(channel_type),

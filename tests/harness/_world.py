@@ -73,6 +73,7 @@ class DiscordEnv:
 
     async def close(self) -> None:
         await self._close_bot()
+        await dpytest.empty_queue()
         fixes.reset_dpytest()
 
     def _configure(self, bot: commands.Bot, user: dict[str, Any] | None = None) -> commands.Bot:

@@ -152,3 +152,14 @@ async def test_roles_can_be_given_and_taken(discord_env):
     assert env.officer_role in env.buyer.roles
     await env.buyer.remove_roles(env.officer_role)
     assert env.officer_role not in env.buyer.roles
+
+
+async def test_a_full_category_refuses_a_51st_channel(discord_env):
+    env = discord_env
+    category = await env.guild.create_category("Tickets")
+    for n in range(50):
+        await env.guild.create_text_channel(f"t{n}", category=category)
+    with pytest.raises(discord.HTTPException) as caught:
+        await env.guild.create_text_channel("t50", category=category)
+    assert caught.value.status == 400 and caught.value.code == 50035
+    assert len(category.channels) == 50

@@ -57,6 +57,12 @@ async def test_check_failure_reaches_tree_on_error(env):
     assert denied.content == "nope" and allowed.content == "welcome"
 
 
+async def test_the_projects_tree_answers_a_check_failure_ephemerally(env):
+    result = await env.driver.command("harness guarded", by=env.outsider, channel=env.channel)
+    assert result.ephemeral
+    assert result.content == "You need the Manage Server permission to do this."
+
+
 async def test_default_permissions_hide_a_command_like_discord_does(env):
     with pytest.raises(CommandUnavailable):
         await env.driver.command("harness-admin ping", by=env.outsider, channel=env.channel)
@@ -84,6 +90,7 @@ async def test_autocomplete_answers_with_choices_for_the_focused_option(env):
 async def test_deferral_then_followup_is_recorded(env):
     result = await env.driver.command("harness slow", by=env.buyer, channel=env.channel)
     assert result.response_type == 5 and result.deferred and result.ephemeral
+    assert result.acknowledged_within(3.0)
     assert [f.content for f in result.followups] == ["done"]
     assert result.followups[0].ephemeral
 
