@@ -43,7 +43,9 @@ async def marketplace(request: web.Request) -> web.Response:
     headers = request.headers
     webhook_id = headers.get("webhook-id")
     try:
-        request.app[VERIFIER].verify(body, webhook_id, headers.get("webhook-timestamp"), headers.get("webhook-signature"))
+        request.app[VERIFIER].verify(
+            body, webhook_id, headers.get("webhook-timestamp"), headers.get("webhook-signature")
+        )
     except SignatureError as exc:
         return _problem(401, "invalid_signature", str(exc))
     assert webhook_id is not None  # verify() checked it
@@ -59,7 +61,8 @@ async def marketplace(request: web.Request) -> web.Response:
 
     incoming = IncomingEvent(webhook_id=webhook_id, type=event.type, order_id=event.order_id, body=body)
     try:
-        is_new = await asyncio.wait_for(request.app[INTAKE].store(incoming), STORE_TIMEOUT_SECONDS)
+        async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+            is_new = await request.app[INTAKE].store(incoming)
     except (StorageUnavailable, TimeoutError):
         return _problem(503, "unavailable", "the event could not be stored; retry later", retry_after=5)
     if is_new:
@@ -70,8 +73,11 @@ async def marketplace(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     health = request.app[HEALTH]
     database = await health.database_ok()
-    body = {"status": "ok" if database else "degraded", "database": "ok" if database else "unavailable",
-            "discord": health.discord_status()}
+    body = {
+        "status": "ok" if database else "degraded",
+        "database": "ok" if database else "unavailable",
+        "discord": health.discord_status(),
+    }
     return web.json_response(body, status=200 if database else 503)
 
 
