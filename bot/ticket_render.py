@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 
 from bot.db.models import Order, Ticket
-from bot.services.verification import mask_email
+from bot.services.verification import mask_email, mask_emails_in
 
 SAFETY_NOTICE = (
     "Officers never DM first and never ask you to pay outside this ticket. "
@@ -36,7 +36,7 @@ def terms_embed(order: Order, *, title: str, escrow_state: str | None = None) ->
     embed.add_field(name="Seller", value=_party(order.seller_name, order.seller_email))
     embed.add_field(name="Buyer", value=_party(order.buyer_name, order.buyer_email))
     embed.add_field(name="Terms version", value=str(order.terms_version))
-    embed.add_field(name="Deliverables", value=_clip(order.deliverables, 1024), inline=False)
+    embed.add_field(name="Deliverables", value=_clip(mask_emails_in(order.deliverables), 1024), inline=False)
     return embed
 
 

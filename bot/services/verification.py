@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.db.models import Order
 from bot.services.errors import GuaranteeError
 from bot.services.links import GigLink, LinkError, parse_gig_link
@@ -67,6 +69,14 @@ def mask_email(email: str) -> str:
     if not dot:
         return f"{_mask_part(local)}@{_mask_part(domain)}"
     return f"{_mask_part(local)}@{_mask_part(name)}.{tld}"
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_emails_in(text: str) -> str:
+    """Free text (deliverables, notes) with every email address in it masked."""
+    return _EMAIL.sub(lambda match: mask_email(match.group(0)), text)
 
 
 def check_gig_link(text: str, marketplace_host: str) -> GigLink:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,7 +24,10 @@ def gig(order_id: str = "ord_1") -> str:
 
 @pytest.fixture
 async def env(make_discord_env: MakeEnv) -> DiscordEnv:
-    return await make_discord_env()
+    env = await make_discord_env()
+    # Events are worked by `deliver` in the test's own task, so each step is deterministic.
+    await env.bot.runtime.processor.close()  # type: ignore[attr-defined]
+    return env
 
 
 @pytest.fixture
@@ -59,13 +61,21 @@ def ticket_channels(env: DiscordEnv, guild: Any = None) -> list[Any]:
     return [c for c in (guild or env.guild).text_channels if c.name.startswith("guarantee-")]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.01)
-
-
 async def open_ticket(env: DiscordEnv, *, email: str = GOOD_EMAIL, link: str | None = None, by: Any = None) -> Any:
     return await env.driver.command(
         "guarantee open", by=by or env.freelancer, channel=env.channel, email=email, gig_link=link or gig()
     )
+
+
+@pytest.fixture
+def sent(env: DiscordEnv, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict[str, Any]]]:
+    """Every message payload the bot sends through the REST API, as (channel id, JSON payload)."""
+    seen: list[tuple[int, dict[str, Any]]] = []
+    original = env.bot.http.send_message
+
+    async def spy(channel_id: int, *, params: Any) -> Any:
+        seen.append((int(channel_id), dict(params.payload or {})))
+        return await original(channel_id, params=params)
+
+    monkeypatch.setattr(env.bot.http, "send_message", spy)
+    return seen
