@@ -1,14 +1,21 @@
 """Shared fixtures: a fresh, migrated database per test (SQLite, or PostgreSQL when
-`TEST_DATABASE_URL` is set) and settings pointing at it."""
+`TEST_DATABASE_URL` is set) and settings pointing at it.
+
+Migrations run once per session; each test gets a copy of the migrated SQLite file, or
+the PostgreSQL tables truncated. Tests on PostgreSQL share one database: don't run two
+PostgreSQL test sessions at once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.engine import create_engine, create_sessionmaker
@@ -25,22 +32,64 @@ def _postgres_url() -> str | None:
     return normalise_database_url(url) if url else None
 
 
-async def _reset_postgres(url: str) -> None:
+async def _migrate_fresh(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        if engine.dialect.name == "postgresql":
+            async with engine.begin() as connection:
+                await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                await connection.execute(text("CREATE SCHEMA public"))
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per session: a SQLite file to copy, or the PostgreSQL schema itself."""
+    url = _postgres_url() or f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('template') / 'guarantor.db'}"
+    asyncio.run(_migrate_fresh(url))
+    return url
+
+
+async def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            names = (await connection.execute(text(query))).scalars()
+            tables = ", ".join(f'"{name}"' for name in names)
+            if tables:
+                await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def database_url(_migrated_template: str, tmp_path: Path) -> str:
+    """A migrated database with no rows, belonging to this test alone."""
+    if _postgres_url() is not None:
+        await _truncate_postgres(_migrated_template)
+        return _migrated_template
+    path = tmp_path / "guarantor.db"
+    shutil.copyfile(make_url(_migrated_template).database or "", path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def empty_database_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no schema at all (for migration tests)."""
+    url = _postgres_url()
+    if url is None:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         await connection.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
-
-
-@pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    """The URL of an empty database that belongs to this test alone."""
-    url = _postgres_url()
-    if url is None:
-        return f"sqlite+aiosqlite:///{tmp_path / 'guarantor.db'}"
-    await _reset_postgres(url)
-    return url
+    yield url
+    await _migrate_fresh(url)  # leave the shared schema as the other tests expect it
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ lock makes them take turns, and the second one finds nothing left to do.
 from __future__ import annotations
 
 import logging
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -28,6 +29,7 @@ def alembic_config() -> Config:
     return config
 
 
+@cache
 def head_revisions() -> tuple[str, ...]:
     return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
@@ -40,6 +42,8 @@ def _upgrade(connection: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     before = _current(connection)
+    if before == head_revisions():
+        return before, before  # nothing to do; skip loading Alembic's environment
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "heads")  # independent branches (one per feature) all apply
