@@ -4,8 +4,7 @@ Every entry's `hash` is sha256 over a canonical JSON of its fields and the previ
 hash. The note's text is covered through `note_sha256`, so retention may blank the text
 (a purge: text gone, digest kept) and `verify` can tell that apart from an edit (text
 present but not matching its digest). Appends are serialised by the one-row chain head,
-read and written in the appender's transaction (locked `FOR UPDATE` on PostgreSQL; on
-SQLite the transaction already holds the database's write lock).
+which each append updates first and holds locked until its transaction ends.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, AuditHead
@@ -64,10 +63,14 @@ def entry_hash(entry: AuditEntry) -> str:
 
 async def append(*, session: AsyncSession, record: Record, at: datetime | None = None) -> AuditEntry:
     """Chain `record` onto the log inside the caller's transaction."""
-    head = await session.get(AuditHead, 1, with_for_update=True, populate_existing=True)
+    # Claim the next number by writing the head first: the row lock (PostgreSQL) or the database's
+    # write lock (SQLite) is held from here to the commit, so appends are strictly one after another.
+    claim = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)  # type: ignore[arg-type]
+    await session.execute(claim.execution_options(synchronize_session=False))
+    head = await session.get(AuditHead, 1, populate_existing=True)
     assert head is not None, "the audit_head row is made by migration 0003_escrow"
     entry = AuditEntry(
-        seq=head.seq + 1,
+        seq=head.seq,
         order_id=record.order_id,
         action=record.action,
         actor=record.actor,
@@ -82,7 +85,7 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
         hash="",
     )
     entry.hash = entry_hash(entry)
-    head.seq, head.hash = entry.seq, entry.hash
+    head.hash = entry.hash
     session.add(entry)
     await session.flush()
     return entry
@@ -91,6 +94,10 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
 async def for_order(*, session: AsyncSession, order_id: str) -> list[AuditEntry]:
     query = select(AuditEntry).where(AuditEntry.order_id == order_id).order_by(AuditEntry.seq)  # type: ignore[arg-type]
     return list((await session.scalars(query)).all())
+
+
+async def count(*, session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 
 
 async def _pages(session: AsyncSession) -> AsyncIterator[AuditEntry]:
