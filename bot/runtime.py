@@ -40,7 +40,7 @@ class Runtime:
         self.sessions = create_sessionmaker(self.engine)
         self.orders = OrderBook()
         self.reports = OrderReports(self.sessions)
-        self.processor = EventProcessor(self.sessions, self.orders)
+        self.processor = EventProcessor(self.sessions, self.orders, busy=lambda: self.intake.busy())
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         # Tickets: waiting requests become ticket rows inside the event's transaction; the bot,
         # once attached, makes their channels after the commit (or at start-up, from the rows).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +21,7 @@ from bot.db.event_store import EventStore, IncomingEvent, create_event_store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+BUSY_WINDOW_SECONDS = 0.05
 
 __all__ = ["EventIntake", "IncomingEvent", "StorageUnavailable"]
 
@@ -41,6 +43,11 @@ class EventIntake:
         self._on_stored = on_stored
         self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._last_batch_at = float("-inf")
+
+    def busy(self) -> bool:
+        """True while events are arriving: something is queued or a batch ended a moment ago."""
+        return not self._queue.empty() or time.monotonic() - self._last_batch_at < BUSY_WINDOW_SECONDS
 
     def start(self) -> None:
         if self._task is None:
@@ -71,6 +78,7 @@ class EventIntake:
             try:
                 await self._write(batch)
             finally:
+                self._last_batch_at = time.monotonic()
                 for _ in batch:
                     self._queue.task_done()
 

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 5.0
 BATCH = 64
+# While webhooks are arriving, acknowledging them comes first: processing waits for a quiet
+# moment, but never longer than this per event, so it always makes progress.
+MAX_DEFER_SECONDS = 0.25
+QUIET_CHECK_SECONDS = 0.01
 
 
 def backoff(attempts: int) -> timedelta:
@@ -45,8 +49,10 @@ class EventProcessor:
         orders: OrderBook,
         *,
         poll_seconds: float = POLL_SECONDS,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._sessions = sessions
+        self._busy = busy
         self._orders = orders
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -88,9 +94,16 @@ class EventProcessor:
             due = await event_repo.due_ids(session=session, now=utcnow(), limit=limit)
         handled = 0
         for event_id in due:
+            await self._wait_for_quiet()
             if await self.process_one(event_id):
                 handled += 1
         return handled
+
+    async def _wait_for_quiet(self) -> None:
+        waited = 0.0
+        while self._busy() and waited < MAX_DEFER_SECONDS:
+            await asyncio.sleep(QUIET_CHECK_SECONDS)
+            waited += QUIET_CHECK_SECONDS
 
     async def process_one(self, event_id: int) -> bool:
         try:
