@@ -213,5 +213,8 @@ class DiscordTicketOpener:
             log.warning("could not tell user %s: DMs closed and no channel to mention them in", user_id)
             return
         await channel.send(
-            f"<@{user_id}> {content}", allowed_mentions=discord.AllowedMentions(users=[discord.Object(user_id)])
+            f"<@{user_id}> {content}",
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
+            ),
         )
