@@ -22,7 +22,10 @@ _SIGNATURE_HEADERS = {
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
+    }
 
 
 def build() -> dict[str, Any]:
@@ -64,8 +67,13 @@ def build() -> dict[str, Any]:
                 "post": {
                     "operationId": "receiveMarketplaceEvent",
                     "parameters": [
-                        {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
-                         "description": text}
+                        {
+                            "name": name,
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": text,
+                        }
                         for name, text in _SIGNATURE_HEADERS.items()
                     ],
                     "requestBody": {
@@ -74,10 +82,14 @@ def build() -> dict[str, Any]:
                         "content": {"application/json": {"schema": {"$ref": _REF.format(model="Envelope")}}},
                     },
                     "responses": {
-                        "202": {"description": "New event stored durably.",
-                                "content": {"application/json": {"schema": accepted}}},
-                        "200": {"description": "Duplicate webhook-id; nothing done twice.",
-                                "content": {"application/json": {"schema": accepted}}},
+                        "202": {
+                            "description": "New event stored durably.",
+                            "content": {"application/json": {"schema": accepted}},
+                        },
+                        "200": {
+                            "description": "Duplicate webhook-id; nothing done twice.",
+                            "content": {"application/json": {"schema": accepted}},
+                        },
                         "400": _error("Body is not JSON or fails the schema; `fields` names each bad field."),
                         "401": _error("Missing, malformed, wrong or stale signature."),
                         "413": _error(f"Body over {MAX_BODY_BYTES} bytes."),

@@ -1,0 +1,103 @@
+"""The `guarantor` command line, run in-process with click's runner on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.__main__ import cli
+from bot.db.engine import create_engine, create_sessionmaker
+from bot.services.orders import OrderBook
+from bot.services.processing import EventProcessor
+from tests.conftest import TEST_SECRET
+from tests.services.helpers import store
+from tests.webhooks.events import agreed, event
+
+
+def invoke(args: list[str], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Result:
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    environment = {
+        "DATABASE_URL": database_url,
+        "MARKETPLACE_WEBHOOK_SECRETS": TEST_SECRET,
+        "LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+    }
+    return CliRunner().invoke(cli, args, env=environment | env)
+
+
+def seed(database_url: str, *documents: tuple[str, dict]) -> None:
+    async def work() -> None:
+        engine = create_engine(database_url)
+        sessions = create_sessionmaker(engine)
+        for msg_id, document in documents:
+            await store(sessions, msg_id, document)
+        await EventProcessor(sessions, OrderBook()).process_due()
+        await engine.dispose()
+
+    asyncio.run(work())
+
+
+def test_orders_show_json_has_terms_history_and_events(database_url, tmp_path, monkeypatch) -> None:
+    seed(
+        database_url,
+        ("msg_1", agreed("ord_7")),
+        ("msg_2", event("order.updated", agreed("ord_7", amount="150.00", agreed_at="2026-11-26T09:00:00Z")["data"])),
+    )
+    result = invoke(["orders", "show", "ord_7", "--json"], database_url, tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["order"]["amount"] == "150.00"
+    assert report["order"]["terms_version"] == 2
+    assert [t["event_id"] for t in report["terms_history"]] == ["msg_1", "msg_2"]
+    statuses = [(e["webhook_id"], e["status"]) for e in report["events"]]
+    assert statuses == [("msg_1", "processed"), ("msg_2", "processed")]
+
+
+def test_orders_show_an_event_waiting_for_its_agreement(database_url, tmp_path, monkeypatch) -> None:
+    seed(database_url, ("msg_c", event("order.cancelled", {"order_id": "ord_9", "reason": "changed mind"})))
+    result = invoke(["orders", "show", "ord_9", "--json"], database_url, tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["order"] is None
+    assert report["events"][0]["status"] == "waiting"
+
+
+def test_orders_show_unknown_order_fails_with_one_line(database_url, tmp_path, monkeypatch) -> None:
+    result = invoke(["orders", "show", "nope"], database_url, tmp_path, monkeypatch)
+    assert result.exit_code == 1
+    assert "no order and no events for 'nope'" in result.output
+
+
+def test_orders_list_table_and_json(database_url, tmp_path, monkeypatch) -> None:
+    seed(database_url, ("msg_a", agreed("ord_a")), ("msg_b", agreed("ord_b")))
+    as_json = invoke(["orders", "list", "--json"], database_url, tmp_path, monkeypatch)
+    assert as_json.exit_code == 0, as_json.output
+    assert sorted(row["order_id"] for row in json.loads(as_json.output)) == ["ord_a", "ord_b"]
+    table = invoke(["orders", "list"], database_url, tmp_path, monkeypatch)
+    assert table.exit_code == 0 and "ord_a" in table.output and "120.50 USD" in table.output
+
+
+def test_missing_secret_is_one_line_and_exit_code_2(database_url, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("MARKETPLACE_WEBHOOK_SECRETS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["orders", "list"], env={"DATABASE_URL": database_url})
+    assert result.exit_code == 2
+    assert result.output.strip() == "guarantor: MARKETPLACE_WEBHOOK_SECRETS is required but not set"
+
+
+def test_migrate_is_idempotent(empty_database_url, tmp_path, monkeypatch) -> None:
+    first = invoke(["migrate"], empty_database_url, tmp_path, monkeypatch)
+    assert first.exit_code == 0 and "database migrated from empty" in first.output
+    second = invoke(["migrate"], empty_database_url, tmp_path, monkeypatch)
+    assert second.exit_code == 0 and "already up to date" in second.output
+
+
+def test_unmigrated_database_gives_a_readable_error(empty_database_url, tmp_path, monkeypatch) -> None:
+    result = invoke(["orders", "list"], empty_database_url, tmp_path, monkeypatch)
+    assert result.exit_code == 1
+    assert "guarantor migrate" in result.output
+    assert "Traceback" not in result.output
