@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.runtime import Runtime
@@ -107,12 +108,15 @@ async def test_503_after_intake_closed_then_recovers(client: Client, intake: Eve
     assert (await _post_valid(client)).status == 202
 
 
-async def test_503_when_tables_are_gone(client: Client, engine: AsyncEngine) -> None:
-    from sqlalchemy import text
-
+async def test_503_when_the_table_is_gone(client: Client, engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await connection.execute(text("DROP TABLE webhook_events"))
-    assert (await _post_valid(client)).status == 503
+        await connection.execute(text("ALTER TABLE webhook_events RENAME TO webhook_events_away"))
+    try:
+        assert (await _post_valid(client)).status == 503
+    finally:  # the PostgreSQL schema is shared with the next tests
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE webhook_events_away RENAME TO webhook_events"))
+    assert (await _post_valid(client)).status == 202
 
 
 class _DeadProbe:
