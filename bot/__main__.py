@@ -15,13 +15,14 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
+import aiohttp
 import click
 import discord
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from bot.client import create_bot
+from bot.client import GuarantorBot, create_bot
 from bot.logs import configure_logging
 from bot.runtime import Runtime
 from bot.settings import ConfigError, Settings, load_settings
@@ -121,14 +122,35 @@ async def serve(settings: Settings) -> None:
         return
     bot = create_bot(settings)
     async with bot:
-        connection = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+        # The webhook server comes up first and stays up while Discord is unreachable: the
+        # marketplace must never be turned away because of Discord. (The bot's setup_hook
+        # would start the runtime too; a second start does nothing.)
+        await bot.runtime.start()
+        await _connect_until_stopped(bot, settings.discord_token.get_secret_value(), stop)
+        log.info("shutting down")
+
+
+async def _connect_until_stopped(bot: GuarantorBot, token: str, stop: asyncio.Event) -> None:
+    delay = 5.0
+    while not stop.is_set():
+        connection = asyncio.create_task(bot.start(token))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({connection, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if not connection.done():
-            log.info("shutting down")
             await bot.close()
-        await connection  # re-raises a login failure or a crash
+            await asyncio.gather(connection, return_exceptions=True)
+            return
+        try:
+            connection.result()  # a login failure or a crash is raised here
+            return
+        except (OSError, aiohttp.ClientError) as exc:
+            log.warning("cannot reach Discord (%s); webhooks are still served; retrying in %.0f s", exc, delay)
+            await bot.http.close()  # the next login opens a new session, on a new connector
+            bot.http.connector = discord.utils.MISSING
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 300.0)
 
 
 @cli.command()
@@ -256,6 +278,52 @@ def audit_verify() -> None:
     if not result.ok:
         fail(result.describe())
     click.echo(result.describe())
+
+
+@cli.group()
+def tickets() -> None:
+    """Guarantee tickets opened on Discord."""
+
+
+@tickets.command("list")
+@click.option(
+    "--state",
+    type=click.Choice(["opening", "open", "orphaned", "closed"]),
+    help="Only tickets in this state (default: all).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def tickets_list(state: str | None, as_json: bool) -> None:
+    """Every ticket, oldest first, with its escrow state."""
+    from bot.db.models import TicketState
+    from bot.services.ticket_queries import TicketQueries, ticket_record
+
+    settings = settings_or_exit()
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        items = await TicketQueries(runtime.sessions).listing(state=TicketState(state) if state else None)
+        return [ticket_record(item) for item in items]
+
+    rows = run_with_runtime(settings, work)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        f"Tickets ({len(rows)})",
+        ["order", "state", "escrow", "amount", "channel", "freelancer", "buyer", "created"],
+        [
+            [
+                r["order_id"],
+                r["state"],
+                r["escrow_state"],
+                f"{r['amount']} {r['currency']}",
+                r["channel_id"],
+                r["freelancer_id"],
+                r["buyer_id"],
+                r["created_at"][:19],
+            ]
+            for r in rows
+        ],
+    )
 
 
 def main() -> None:

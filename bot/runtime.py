@@ -53,6 +53,7 @@ class Runtime:
         self._discord_status = discord_status
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self._started = False
         self._wire_escrow(settings)
 
     def _wire_escrow(self, settings: Settings) -> None:
@@ -69,6 +70,10 @@ class Runtime:
             self.escrow.add_listener(lambda _change: _wake(callbacks))
 
     async def start(self, *, serve_webhooks: bool = True) -> None:
+        """Migrate and start the workers (and the webhook server); a second call does nothing."""
+        if self._started:
+            return
+        self._started = True
         await upgrade(self.engine)
         self.intake.start()
         self.processor.start()
@@ -103,6 +108,7 @@ class Runtime:
             await self.callbacks.close()
         await self.callback_poster.close()
         await self.engine.dispose()
+        self._started = False
 
     async def database_ok(self) -> bool:
         try:
