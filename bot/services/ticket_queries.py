@@ -142,3 +142,24 @@ class TicketQueries:
             rows = await repo.listing(session=session, state=state)
             escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
         return [TicketSummary(t, o, escrow.get(t.order_id)) for t, o in rows]
+
+
+def ticket_record(item: TicketSummary) -> dict[str, object]:
+    """One ticket as plain values (for JSON and tables); emails stay out."""
+    ticket, order = item.ticket, item.order
+    return {
+        "order_id": ticket.order_id,
+        "state": ticket.state.value if isinstance(ticket.state, TicketState) else ticket.state,
+        "escrow_state": item.escrow_state,
+        "guild_id": ticket.guild_id,
+        "channel_id": ticket.channel_id,
+        "summary_message_id": ticket.summary_message_id,
+        "freelancer_id": ticket.freelancer_id,
+        "buyer_id": ticket.buyer_id,
+        "claimed_by": ticket.claimed_by,
+        "amount": str(order.amount),
+        "currency": order.currency,
+        "created_at": ticket.created_at.isoformat(),
+        "opened_at": ticket.opened_at.isoformat() if ticket.opened_at else None,
+        "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+    }
