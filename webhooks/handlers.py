@@ -52,7 +52,7 @@ async def marketplace(request: web.Request) -> web.Response:
 
     try:
         event = parse_event(json.loads(body))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # deeply nested arrays exhaust the JSON decoder's recursion
         if isinstance(exc, PayloadError):
             return _problem(400, "invalid_payload", "the event does not match the schema", fields=exc.fields)
         return _problem(400, "invalid_json", "the body is not valid JSON")
