@@ -28,6 +28,9 @@ _AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?", re.ASCII)
 # 15 significant digits survive SQLite's floating-point NUMERIC storage exactly.
 MAX_AMOUNT = Decimal("9999999999999.99")
 _NUMBER = re.compile(r"\s*[+-]?[0-9]+(?:\.[0-9]*)?\s*", re.ASCII)
+# Control characters other than tab and newlines: PostgreSQL cannot even store NUL in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
 
 def _iso_text(value: Any) -> Any:
@@ -50,6 +53,13 @@ ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class PartyData(_Model):
@@ -184,7 +194,7 @@ def parse_event(document: Any) -> MarketplaceEvent:
             type=envelope.type,
             timestamp=envelope.timestamp,
             data=None,
-            raw_order_id=order_id[:64] if isinstance(order_id, str) else None,
+            raw_order_id=order_id if isinstance(order_id, str) and _ORDER_ID.fullmatch(order_id) else None,
         )
     try:
         data = model.model_validate(envelope.data)
