@@ -160,3 +160,53 @@ async def test_fact_events(client: Client, engine: AsyncEngine, type_: str, data
 async def test_unknown_type_still_needs_the_envelope(client: Client, engine: AsyncEngine) -> None:
     await assert_bad_fields(client, engine, {"type": "something.new", "data": {}}, "timestamp")
     await assert_bad_fields(client, engine, event("something.new", []), "data")  # type: ignore[arg-type]
+
+
+async def test_deeply_nested_json_is_400_not_500(client: Client, engine: AsyncEngine) -> None:
+    status, answer = await post(client, "[" * 30_000 + "]" * 30_000)
+    assert status == 400, answer
+    assert await count_events(engine) == 0
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"deliverables": "logo\u0000"}, "data.deliverables"),
+        ({"seller": {"email": "a\u0000b@example.com"}}, "data.seller.email"),
+        ({"buyer": {"email": "b@example.com", "name": "Bo\u0007"}}, "data.buyer.name"),
+    ],
+)
+async def test_control_characters_are_refused(
+    client: Client, engine: AsyncEngine, changes: dict[str, Any], field: str
+) -> None:
+    # PostgreSQL cannot store NUL in text: accepting it would acknowledge an event that can never be applied.
+    await assert_bad_fields(client, engine, agreed(**changes), field)
+
+
+async def test_newlines_and_tabs_in_deliverables_are_fine(client: Client) -> None:
+    status, answer = await post(client, agreed(deliverables="1. logo\n2. icons\tx3\r\n"))
+    assert status == 202, answer
+
+
+async def test_unknown_type_with_control_characters(client: Client, engine: AsyncEngine) -> None:
+    await assert_bad_fields(client, engine, event("odd\u0000type", {}), "type")
+
+
+async def test_unknown_type_keeps_only_a_well_formed_order_id(client: Client, engine: AsyncEngine) -> None:
+    from tests.webhooks.conftest import stored
+
+    for msg_id, order_id in [("u1", "a\u0000b"), ("u2", "x" * 80), ("u3", 42), ("u4", "good_id")]:
+        body = dumps(event("future.thing", {"order_id": order_id}))
+        response = await client.post(PATH, data=body, headers=signed_headers(body, msg_id=msg_id))
+        assert response.status == 202
+    assert [(r.webhook_id, r.order_id) for r in await stored(engine)] == [
+        ("u1", None), ("u2", None), ("u3", None), ("u4", "good_id"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("length, status", [(255, 202), (256, 400)])
+async def test_webhook_id_length(client: Client, engine: AsyncEngine, length: int, status: int) -> None:
+    body = dumps(agreed())
+    response = await client.post(PATH, data=body, headers=signed_headers(body, msg_id="m" * length))
+    assert response.status == status
+    assert await count_events(engine) == (1 if status == 202 else 0)
