@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from bot.services.marketplace import MAX_BODY_BYTES, CancelledData, CompletedData, DeliveredData, Envelope, TermsData
@@ -29,7 +30,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def build() -> dict[str, Any]:
-    models = [Envelope, TermsData, DeliveredData, CompletedData, CancelledData]
+    models: list[type[BaseModel]] = [Envelope, TermsData, DeliveredData, CompletedData, CancelledData]
     _, definitions = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     schemas = definitions["$defs"]
     schemas["Error"] = {

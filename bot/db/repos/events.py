@@ -7,22 +7,21 @@ from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.db.models import EventStatus, WebhookEvent
 
 
 async def due_ids(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
     """Ids of the events due for processing, oldest first (claimed one by one with `get(lock=True)`)."""
+    due = col(WebhookEvent.next_attempt_at)
     query = (
-        select(WebhookEvent.id)
-        .where(
-            WebhookEvent.status == EventStatus.PENDING,  # type: ignore[arg-type]
-            or_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.next_attempt_at <= now),  # type: ignore[union-attr,operator]
-        )
-        .order_by(WebhookEvent.id)  # type: ignore[arg-type]
+        select(col(WebhookEvent.id))
+        .where(col(WebhookEvent.status) == EventStatus.PENDING, or_(due.is_(None), due <= now))
+        .order_by(col(WebhookEvent.id))
         .limit(limit)
     )
-    return [int(event_id) for event_id in (await session.scalars(query)).all()]
+    return [event_id for event_id in (await session.scalars(query)).all() if event_id is not None]
 
 
 async def get(*, session: AsyncSession, event_id: int, lock: bool = False) -> WebhookEvent | None:

@@ -8,7 +8,6 @@ Create Date: 2026-11-25
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import bot.db.types
@@ -26,14 +25,14 @@ def upgrade() -> None:
         sa.Column("gig_url", sa.Text(), nullable=False),
         sa.Column("gig_key", sa.Text(), nullable=False),
         sa.Column("conversation_url", sa.Text(), nullable=True),
-        sa.Column("seller_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("seller_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("seller_user_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("buyer_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("buyer_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("buyer_user_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("seller_email", sa.String(length=320), nullable=False),
+        sa.Column("seller_name", sa.String(length=200), nullable=True),
+        sa.Column("seller_user_id", sa.String(length=200), nullable=True),
+        sa.Column("buyer_email", sa.String(length=320), nullable=False),
+        sa.Column("buyer_name", sa.String(length=200), nullable=True),
+        sa.Column("buyer_user_id", sa.String(length=200), nullable=True),
         sa.Column("amount", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("delivery_due", bot.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("deliverables", sa.Text(), nullable=False),
         sa.Column("agreed_at", bot.db.types.UTCDateTime(timezone=True), nullable=False),
@@ -74,14 +73,14 @@ def upgrade() -> None:
         sa.Column("gig_url", sa.Text(), nullable=False),
         sa.Column("gig_key", sa.Text(), nullable=False),
         sa.Column("conversation_url", sa.Text(), nullable=True),
-        sa.Column("seller_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("seller_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("seller_user_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("buyer_email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("buyer_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("buyer_user_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("seller_email", sa.String(length=320), nullable=False),
+        sa.Column("seller_name", sa.String(length=200), nullable=True),
+        sa.Column("seller_user_id", sa.String(length=200), nullable=True),
+        sa.Column("buyer_email", sa.String(length=320), nullable=False),
+        sa.Column("buyer_name", sa.String(length=200), nullable=True),
+        sa.Column("buyer_user_id", sa.String(length=200), nullable=True),
         sa.Column("amount", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("delivery_due", bot.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("deliverables", sa.Text(), nullable=False),
         sa.Column("agreed_at", bot.db.types.UTCDateTime(timezone=True), nullable=False),
