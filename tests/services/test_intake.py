@@ -73,3 +73,25 @@ async def test_a_cancelled_waiter_does_not_break_the_batch(engine: AsyncEngine) 
     finally:
         await intake.close()
     assert sorted(r.webhook_id for r in await stored(engine)) == ["gone", "kept"]
+
+
+async def test_two_receivers_on_one_database_store_each_id_once(database_url: str, engine: AsyncEngine) -> None:
+    """Several webhook processes side by side: the unique webhook-id decides, exactly one answer is 'new'."""
+    from bot.db.engine import create_engine
+
+    other_engine = create_engine(database_url)
+    receivers = [EventIntake(engine), EventIntake(other_engine)]
+    for receiver in receivers:
+        receiver.start()
+    try:
+        ids = [f"m{i}" for i in range(30)]
+        results = await asyncio.gather(
+            *(receiver.store(incoming(msg_id, f"o{i}")) for i, msg_id in enumerate(ids) for receiver in receivers)
+        )
+    finally:
+        for receiver in receivers:
+            await receiver.close()
+        await other_engine.dispose()
+    new_per_id = [results[2 * i] + results[2 * i + 1] for i in range(len(ids))]
+    assert new_per_id == [1] * len(ids)
+    assert await count_events(engine) == len(ids)
