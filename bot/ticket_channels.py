@@ -17,7 +17,7 @@ import discord
 from bot.db.models import GuildConfig, Ticket
 from bot.services.errors import GuaranteeError
 from bot.services.guilds import GuildSettings
-from bot.services.tickets import ChannelGoneError, TicketCard, TicketChannel
+from bot.services.ticket_port import ChannelGoneError, TicketCard, TicketChannel
 from bot.ticket_render import channel_name, channel_topic, summary_embed
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from bot.db.types import utcnow
 from bot.services.verification import EmailMismatchError, same_email
 
 if TYPE_CHECKING:
-    from bot.services.tickets import TicketOpener
+    from bot.services.ticket_port import TicketOpener
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,9 @@ connected. Nothing here imports discord.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +25,7 @@ from bot.services import ticket_requests as requests
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
 from bot.services.links import GigLink
 from bot.services.orders import AppliedEvent, Outcome
+from bot.services.ticket_port import ChannelGoneError, TicketCard, TicketOpener
 from bot.services.verification import (
     EmailMismatchError,
     GigMismatchError,
@@ -36,47 +36,6 @@ from bot.services.verification import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class TicketChannel(NamedTuple):
-    channel_id: int
-    summary_message_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class TicketCard:
-    """Everything the channel's first message shows."""
-
-    ticket: Ticket
-    order: Order
-    checks: list[str] = field(default_factory=list)
-    escrow_state: str | None = None
-
-
-class TicketOpener(Protocol):
-    """The Discord side of a ticket, implemented in `bot/` (see `bot.ticket_channels`).
-
-    Failures the user or an admin can fix are raised as `GuaranteeError`s (missing
-    permissions, no officer role, `ChannelGoneError`); anything else is transient.
-    """
-
-    async def create_channel(self, card: TicketCard) -> TicketChannel: ...
-
-    async def channel_exists(self, guild_id: int, channel_id: int) -> bool: ...
-
-    async def add_member(self, ticket: Ticket, user_id: int) -> None: ...
-
-    async def notify(
-        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None
-    ) -> None: ...
-
-
-class ChannelGoneError(GuaranteeError):
-    def __init__(self, order_id: str) -> None:
-        super().__init__(
-            f"The ticket channel of order {order_id} was deleted. "
-            "The freelancer can open it again with `/guarantee open`."
-        )
 
 
 class OpenStatus(StrEnum):

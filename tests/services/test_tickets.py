@@ -13,7 +13,8 @@ from bot.db.models import Ticket, TicketRequest, TicketState
 from bot.services.errors import ConflictError, GuaranteeError
 from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
-from bot.services.tickets import OpenStatus, TicketCard, TicketChannel, TicketService, ticket_for_order
+from bot.services.ticket_port import TicketCard, TicketChannel
+from bot.services.tickets import OpenStatus, TicketService, ticket_for_order
 from bot.services.verification import EmailMismatchError, GigMismatchError
 from tests.services.helpers import store
 from tests.webhooks.events import agreed
