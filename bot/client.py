@@ -13,7 +13,7 @@ from bot.tree import GuarantorTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.guarantee",)
+EXTENSIONS = ("cogs.guarantee", "cogs.escrow")
 
 
 class GuarantorBot(commands.Bot):

@@ -19,7 +19,7 @@ from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
 from bot.services import audit, callbacks
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
-from bot.services.escrow_rules import Action, Role, Rule, State, rule_for, targets_of
+from bot.services.escrow_rules import Action, Note, Role, Rule, State, rule_for, targets_of
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,19 @@ class EscrowService:
         if escrow is None:
             raise NotFoundError(f"There is no escrow for order {order_id}.")
         return escrow
+
+    async def preview(self, order_id: str, action: Action, *, actor_id: int, actor_role: Role) -> Note | None:
+        """Would this person's action be accepted now? Raises the reason if not; returns the note it needs.
+
+        Adapters ask before showing a form, so nobody types a reason for a button they may not use.
+        """
+        async with self._sessions() as session:
+            escrow = await escrow_repo.get(session=session, order_id=order_id)
+            if escrow is None:
+                raise NotFoundError(f"There is no order {order_id} in escrow.")
+            rule = self._rule(escrow, State(escrow.state), action, None)
+            await self._check_actor(session, escrow, rule, str(actor_id), actor_role)
+            return rule.note_required(approved=await self._approved(session, escrow))
 
     async def act(
         self,

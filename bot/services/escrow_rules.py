@@ -130,3 +130,17 @@ def pick_role(action: Action, state: State, held: Iterable[Role]) -> Role:
         if role in held:
             return role
     return Role.OUTSIDER
+
+
+# The steps that move a deal forward; disputes, refunds, claims and cancellations are options, not duties.
+_DUTIES = frozenset({Action.FUND, Action.DELIVER, Action.APPROVE, Action.RELEASE})
+
+
+def next_steps(state: State, *, approved: bool) -> list[Rule]:
+    """What someone must do next in `state` (who is in each rule's roles), from the same table."""
+    return [
+        rule
+        for rule in rules_from(state)
+        if rule.action in _DUTIES or (state is State.DISPUTED and rule.action in (Action.RELEASE, Action.REFUND))
+        if not (rule.action is Action.APPROVE and approved)
+    ]

@@ -205,3 +205,15 @@ async def test_callbacks_are_queued_in_the_transition_transaction_when_enabled(s
 async def test_no_callbacks_are_queued_when_disabled(world) -> None:
     await funded(world)
     assert await world.outbox() == []
+
+
+async def test_preview_says_which_note_is_needed_or_why_not_and_changes_nothing(world) -> None:
+    await funded(world)
+    assert await world.escrow.preview("ord_1", Action.DELIVER, actor_id=FREELANCER, actor_role=Role.FREELANCER) is None
+    need = await world.escrow.preview("ord_1", Action.REFUND, actor_id=OFFICER, actor_role=Role.OFFICER)
+    assert need is not None and need.value == "reason"
+    with pytest.raises(SeparationOfDutiesError):
+        await world.escrow.preview("ord_1", Action.REFUND, actor_id=BUYER, actor_role=Role.OFFICER)
+    with pytest.raises(InvalidTransitionError):
+        await world.escrow.preview("ord_1", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER)
+    assert (await world.state()).version == 1
