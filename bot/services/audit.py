@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry, AuditHead
@@ -61,14 +62,22 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+async def _ensure_head(session: AsyncSession) -> None:
+    """The head row (made by the migration) comes back as an empty chain if a table wipe removed it."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    genesis = dialect.insert(AuditHead).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing(index_elements=["id"])
+    await session.execute(genesis)
+
+
 async def append(*, session: AsyncSession, record: Record, at: datetime | None = None) -> AuditEntry:
     """Chain `record` onto the log inside the caller's transaction."""
     # Claim the next number by writing the head first: the row lock (PostgreSQL) or the database's
     # write lock (SQLite) is held from here to the commit, so appends are strictly one after another.
+    await _ensure_head(session)
     claim = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)  # type: ignore[arg-type]
     await session.execute(claim.execution_options(synchronize_session=False))
     head = await session.get(AuditHead, 1, populate_existing=True)
-    assert head is not None, "the audit_head row is made by migration 0003_escrow"
+    assert head is not None
     entry = AuditEntry(
         seq=head.seq,
         order_id=record.order_id,
@@ -152,8 +161,8 @@ async def verify(*, session: AsyncSession, progress: Callable[[int], None] | Non
         if progress is not None:
             progress(1)
     head = await session.get(AuditHead, 1, populate_existing=True)
-    assert head is not None, "the audit_head row is made by migration 0003_escrow"
-    if (head.seq, head.hash) != (checked, prev_hash):
-        problem = f"the chain head records {head.seq} entries ending in {head.hash[:12]}; the last ones were deleted"
+    head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    if (head_seq, head_hash) != (checked, prev_hash):
+        problem = f"the chain head records {head_seq} entries ending in {head_hash[:12]}; the last ones were deleted"
         return Verification(False, checked, purged, checked + 1, problem)
     return Verification(True, checked, purged)
