@@ -59,7 +59,9 @@ class OrderTerms(TermsFields, table=True):
     __table_args__ = (UniqueConstraint("order_id", "event_id"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
-    order_id: str = Field(sa_column=Column(String(64), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True))
+    order_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     event_id: str = Field(sa_column=Column(String(255), nullable=False))
     event_type: str = Field(sa_column=Column(String(64), nullable=False))
     applied: bool = True
