@@ -105,3 +105,25 @@ async def test_non_ascii_body_is_verified_over_raw_bytes(client: Client, engine:
     response = await client.post(PATH, data=body.encode(), headers=signed_headers(body))
     assert response.status == 202
     assert (await stored(engine))[0].body == body
+
+
+async def test_media_type_is_case_insensitive(client: Client) -> None:
+    body = dumps(agreed("ord_case"))
+    response = await client.post(PATH, data=body, headers=signed_headers(body, content_type="Application/JSON"))
+    assert response.status == 202
+
+
+async def test_lookalike_media_types_are_415(client: Client) -> None:
+    body = dumps(agreed("ord_like"))
+    for content_type in ("application/jsonx", "application/json-patch+json", "text/json"):
+        response = await client.post(PATH, data=body, headers=signed_headers(body, content_type=content_type))
+        assert response.status == 415, content_type
+
+
+async def test_unknown_signature_versions_are_skipped(client: Client) -> None:
+    # Standard Webhooks reserves other versions (e.g. v1a, asymmetric); a receiver skips what it does not know.
+    body = dumps(agreed("ord_v1a"))
+    headers = signed_headers(body)
+    headers["webhook-signature"] = f"v1a,c29tZXRoaW5nIGVsc2U= {headers['webhook-signature']}"
+    response = await client.post(PATH, data=body, headers=headers)
+    assert response.status == 202
