@@ -38,7 +38,7 @@ async def count(engine: AsyncEngine, model: type, *where: object) -> int:
 
 
 async def processed(engine: AsyncEngine) -> int:
-    return await count(engine, WebhookEvent, WebhookEvent.status != EventStatus.PENDING)  # type: ignore[arg-type]
+    return await count(engine, WebhookEvent, WebhookEvent.status != EventStatus.PENDING)
 
 
 async def assert_each_processed_once(engine: AsyncEngine, orders: int) -> None:
@@ -46,7 +46,7 @@ async def assert_each_processed_once(engine: AsyncEngine, orders: int) -> None:
     assert await count(engine, Order) == orders
     assert await count(engine, OrderTerms) == orders
     assert await count(engine, Escrow) == orders
-    statuses = await count(engine, WebhookEvent, WebhookEvent.status != EventStatus.PROCESSED)  # type: ignore[arg-type]
+    statuses = await count(engine, WebhookEvent, WebhookEvent.status != EventStatus.PROCESSED)
     assert statuses == 0, "events left waiting or failed"
     async with engine.connect() as connection:
         twice = "SELECT order_id, source_event_id, action FROM audit_entries GROUP BY 1, 2, 3 HAVING count(*) > 1"
