@@ -77,6 +77,8 @@ class TicketQueries:
             escrow = await repo.escrow_states(session=session, order_ids=[order.id])
             terms = await order_repo.terms_history(session=session, order_id=order.id)
             events = [(e.type, e.received_at) for e in await event_repo.for_order(session=session, order_id=order.id)]
+            events += await repo.escrow_history(session=session, order_id=order.id)
+        events.sort(key=lambda item: item[1])
         return OrderStatus(order, ticket, escrow.get(order.id), terms, events)
 
     async def _pick(

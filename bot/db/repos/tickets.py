@@ -9,7 +9,7 @@ from sqlalchemy import Select, bindparam, func, inspect, or_, select, text, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
-from bot.db.types import utcnow
+from bot.db.types import UTCDateTime, utcnow
 
 
 async def for_order(*, session: AsyncSession, order_id: str) -> Ticket | None:
@@ -87,13 +87,27 @@ async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | N
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def _has_table(session: AsyncSession, name: str) -> bool:
+    connection = await session.connection()
+    return bool(await connection.run_sync(lambda sync: inspect(sync).has_table(name)))
+
+
+async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[str, datetime]]:
+    """The order's escrow steps (from the escrow feature's audit log, when it exists), oldest first."""
+    if not await _has_table(session, "audit_entries"):
+        return []
+    query = text(
+        "SELECT action, from_state, to_state, created_at FROM audit_entries WHERE order_id = :id ORDER BY seq"
+    ).columns(created_at=UTCDateTime)
+    rows = (await session.execute(query, {"id": order_id})).all()
+    return [(f"escrow {row[0]}: {row[1]} → {row[2]}", row[3]) for row in rows]
+
+
 async def escrow_states(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
     """The escrow state per order, read from the escrow feature's table when it exists."""
     if not order_ids:
         return {}
-    connection = await session.connection()
-    exists = await connection.run_sync(lambda sync: inspect(sync).has_table("escrows"))
-    if not exists:
+    if not await _has_table(session, "escrows"):
         return {}
     query = text("SELECT order_id, state FROM escrows WHERE order_id IN :ids").bindparams(
         bindparam("ids", expanding=True)

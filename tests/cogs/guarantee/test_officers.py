@@ -151,3 +151,15 @@ async def test_cooldown_is_answered_plainly(env, deliver):
         await open_ticket(env, email="wrong@example.com")
     result = await open_ticket(env, email="wrong@example.com")
     assert result.ephemeral and result.content.startswith("Slow down: try again in")
+
+
+async def test_status_history_lists_events_and_escrow_steps(env, deliver):
+    await deliver()
+    await open_ticket(env)
+    (channel,) = ticket_channels(env)
+    claimed = await env.driver.click(env.messages(channel)[0], "guarantee:claim:ord_1", by=env.officer)
+    assert claimed.responded
+    result = await env.driver.command("guarantee status", by=env.freelancer, channel=env.channel, order_id="ord_1")
+    history = next(f.value for f in result.embeds[0].fields if f.name == "History")
+    lines = history.splitlines()
+    assert "order.agreed" in lines[0] and "escrow claim" in lines[-1]
