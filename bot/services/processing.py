@@ -90,6 +90,7 @@ class EventProcessor:
 
     async def process_due(self, limit: int = BATCH) -> int:
         """Process up to `limit` due events, one transaction each; returns how many were handled."""
+        await self._release_stranded(limit)
         async with self._sessions() as session:
             due = await event_repo.due_ids(session=session, now=utcnow(), limit=limit)
         handled = 0
@@ -98,6 +99,16 @@ class EventProcessor:
             if await self.process_one(event_id):
                 handled += 1
         return handled
+
+    async def _release_stranded(self, limit: int) -> None:
+        # A fact can be marked waiting by one worker while another commits its order's agreement
+        # (neither sees the other's write): such events are found here and become due again.
+        async with self._sessions() as session:
+            stranded = await event_repo.stranded_ids(session=session, limit=limit)
+        if stranded:
+            async with self._sessions.begin() as session:
+                released = await event_repo.release(session=session, event_ids=stranded)
+            log.info("released %d waiting event(s) whose order has arrived", released)
 
     async def _wait_for_quiet(self) -> None:
         waited = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -245,3 +246,37 @@ async def test_intake_wakes_the_running_processor(sessions: Sessions, engine: As
         await intake.close()
         await processor.close()
     assert await order(sessions, "o1") is not None
+
+
+async def test_two_processors_do_not_strand_an_early_cancellation(sessions: Sessions) -> None:
+    """Processor A sees no order for a cancellation while processor B is creating it: A must not leave it waiting."""
+    created = asyncio.Event()
+    slow_book, fast_book = OrderBook(), OrderBook()
+
+    async def hold_open(_session: AsyncSession, applied: AppliedEvent) -> None:
+        if applied.outcome is Outcome.WAITING:  # A's transaction stays open while B commits the agreement
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(created.wait(), 1.0)
+
+    async def mark_created(_applied: AppliedEvent) -> None:
+        created.set()
+
+    slow_book.add_hook(hold_open)
+    slow, fast = EventProcessor(sessions, slow_book), EventProcessor(sessions, fast_book)
+    fast.after_commit(mark_created)
+    cancel_id = await store(sessions, "c", event("order.cancelled", {"order_id": "o1", "reason": "gone"}))
+    agree_id = await store(sessions, "a", agreed("o1"))
+
+    async def fast_after_slow_started() -> None:
+        await asyncio.sleep(0.1)
+        await fast.process_one(agree_id)
+
+    await asyncio.gather(slow.process_one(cancel_id), fast_after_slow_started())
+    for _ in range(5):  # let retries (if a backend made one) run without waiting for their backoff
+        async with sessions.begin() as session:
+            await session.execute(update(WebhookEvent).values(next_attempt_at=None))
+        await fast.process_due()
+
+    current = await order(sessions, "o1")
+    assert current is not None and current.cancel_reason == "gone"
+    assert (await event_row(sessions, "c")).status == EventStatus.PROCESSED

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.db.models import EventStatus, WebhookEvent
+from bot.db.models import EventStatus, Order, WebhookEvent
 
 
 async def due_ids(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[int]:
@@ -37,6 +37,26 @@ async def release_waiting(*, session: AsyncSession, order_id: str) -> int:
     result = await session.execute(
         update(WebhookEvent)
         .where(WebhookEvent.order_id == order_id, WebhookEvent.status == EventStatus.WAITING)  # type: ignore[arg-type]
+        .values(status=EventStatus.PENDING.value, next_attempt_at=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def stranded_ids(*, session: AsyncSession, limit: int) -> Sequence[int]:
+    """Waiting events whose order exists after all: its agreement committed while they were being marked waiting."""
+    query = (
+        select(col(WebhookEvent.id))
+        .where(col(WebhookEvent.status) == EventStatus.WAITING, col(WebhookEvent.order_id).in_(select(col(Order.id))))
+        .limit(limit)
+    )
+    return [event_id for event_id in (await session.scalars(query)).all() if event_id is not None]
+
+
+async def release(*, session: AsyncSession, event_ids: Sequence[int]) -> int:
+    """These waiting events become due again."""
+    result = await session.execute(
+        update(WebhookEvent)
+        .where(col(WebhookEvent.id).in_(event_ids), col(WebhookEvent.status) == EventStatus.WAITING)
         .values(status=EventStatus.PENDING.value, next_attempt_at=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
