@@ -186,6 +186,7 @@ class GuaranteeCog(
         user
             The person who says they are an officer.
         """
+        await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild is not None
         role = officer_role(
             interaction.guild, await self.guilds.get(interaction.guild.id), self.bot.settings.officer_role_name
@@ -220,6 +221,7 @@ class GuaranteeCog(
         log_channel
             Where closed tickets' transcripts are posted.
         """
+        await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild is not None
         if officer_role.is_default() or officer_role.managed:
             raise GuaranteeError("Pick a real role for the officers, not @everyone or a bot's own role.")

@@ -163,3 +163,30 @@ async def test_status_history_lists_events_and_escrow_steps(env, deliver):
     history = next(f.value for f in result.embeds[0].fields if f.name == "History")
     lines = history.splitlines()
     assert "order.agreed" in lines[0] and "escrow claim" in lines[-1]
+
+
+def test_every_option_has_a_description_users_see(env):
+    group = env.bot.tree.get_command("guarantee")
+    names = sorted(command.name for command in group.commands)
+    assert names == ["join", "officer", "open", "queue", "setup", "status"]
+    for command in group.commands:
+        assert command.description and command.description != "…"
+        for parameter in command.parameters:
+            assert parameter.description and parameter.description != "…", (command.name, parameter.name)
+
+
+async def test_every_command_acknowledges_at_once_and_privately(env, deliver):
+    await deliver()
+    runs = [
+        ("guarantee open", {"email": "seller@example.com", "gig_link": gig()}),
+        ("guarantee join", {"order_id": "ord_1", "email": "buyer@example.com"}),
+        ("guarantee status", {}),
+        ("guarantee queue", {}),
+        ("guarantee officer", {"user": env.officer}),
+        ("guarantee setup", {"officer_role": env.officer_role}),
+    ]
+    for name, options in runs:
+        by = env.buyer if name.endswith("join") else env.admin if name.endswith("setup") else env.freelancer
+        by = env.officer if name.endswith("queue") else by
+        result = await env.driver.command(name, by=by, channel=env.channel, options=options)
+        assert result.deferred and result.ephemeral, name
