@@ -151,7 +151,10 @@ async def burst(
     async def one(call: Callable[[], Awaitable[InteractionResult]]) -> None:
         async with gate:
             result = await call()
-            await result.wait()
+            # Like `result.wait()` without its 5 s test guard: a deferred answer may take longer
+            # while calls wait for their rate-limit bucket (Discord allows 15 minutes).
+            while pending := [task for task in result.tasks if not task.done()]:
+                await asyncio.gather(*pending, return_exceptions=True)
             results.append(result)
 
     started = time.perf_counter()
