@@ -119,8 +119,8 @@ class EventProcessor:
     async def process_one(self, event_id: int) -> bool:
         try:
             async with self._sessions.begin() as session:
-                stored = await event_repo.get(session=session, event_id=event_id, lock=True)
-                if stored is None or stored.status != EventStatus.PENDING:
+                stored = await event_repo.claim(session=session, event_id=event_id)
+                if stored is None:
                     return False  # another worker has it, or it is done
                 applied = await self._apply(session, stored)
         except Exception as exc:

@@ -24,11 +24,25 @@ async def due_ids(*, session: AsyncSession, now: datetime, limit: int) -> Sequen
     return [event_id for event_id in (await session.scalars(query)).all() if event_id is not None]
 
 
-async def get(*, session: AsyncSession, event_id: int, lock: bool = False) -> WebhookEvent | None:
-    """With `lock`, take the row for this transaction, or get None if another worker holds it."""
-    query = select(WebhookEvent).where(WebhookEvent.id == event_id)  # type: ignore[arg-type]
-    if lock:
-        query = query.with_for_update(skip_locked=True)
+async def get(*, session: AsyncSession, event_id: int) -> WebhookEvent | None:
+    return (await session.scalars(select(WebhookEvent).where(col(WebhookEvent.id) == event_id))).first()
+
+
+async def claim(*, session: AsyncSession, event_id: int) -> WebhookEvent | None:
+    """Take a pending event for this transaction, or get None if another worker has it or it is done.
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so workers never wait on each other. SQLite has no
+    row locks and runs plain reads outside the transaction, so the claim is a write first
+    (it takes the database's write lock, then sees the newest data) that matches only a
+    still-pending event.
+    """
+    pending = (col(WebhookEvent.id) == event_id, col(WebhookEvent.status) == EventStatus.PENDING)
+    if session.get_bind().dialect.name == "sqlite":
+        claimed = await session.execute(update(WebhookEvent).where(*pending).values(status=EventStatus.PENDING.value))
+        if not claimed.rowcount:  # type: ignore[attr-defined]
+            return None
+        return await get(session=session, event_id=event_id)
+    query = select(WebhookEvent).where(*pending).with_for_update(skip_locked=True)
     return (await session.scalars(query)).first()
 
 
