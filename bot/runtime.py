@@ -16,6 +16,7 @@ from sqlalchemy import text
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
 from bot.http_callbacks import AiohttpPoster, callback_worker
+from bot.services import order_sections
 from bot.services.callbacks import CallbackWorker
 from bot.services.escrow import EscrowService
 from bot.services.escrow_events import MarketplaceEscrow, terms_locked
@@ -40,6 +41,8 @@ class Runtime:
         self.sessions = create_sessionmaker(self.engine)
         self.orders = OrderBook()
         self.reports = OrderReports(self.sessions)
+        for section in order_sections.SECTIONS:
+            self.reports.add_section(section)
         self.processor = EventProcessor(self.sessions, self.orders, busy=lambda: self.intake.busy())
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         # Tickets: waiting requests become ticket rows inside the event's transaction; the bot,
@@ -111,6 +114,10 @@ class Runtime:
         self._started = False
 
     async def database_ok(self) -> bool:
+        """The database answers, and the event writer is alive to store what arrives."""
+        if self._started and not self.intake.running:
+            log.warning("health check: the event writer is not running")
+            return False
         try:
             async with asyncio.timeout(2):
                 async with self.engine.connect() as connection:

@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from bot.__main__ import cli
 from bot.db.engine import create_engine, create_sessionmaker
+from bot.runtime import Runtime
 from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
 from tests.conftest import TEST_SECRET
@@ -101,3 +102,28 @@ def test_unmigrated_database_gives_a_readable_error(empty_database_url, tmp_path
     assert result.exit_code == 1
     assert "guarantor migrate" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_orders_show_reports_escrow_ticket_and_callbacks(settings) -> None:
+    runtime = Runtime(settings)
+    try:
+        await store(runtime.sessions, "msg_s", agreed("ord_s"))
+        await runtime.processor.process_due()
+        report = await runtime.reports.show("ord_s")
+    finally:
+        await runtime.engine.dispose()
+    assert report is not None
+    assert report["escrow"]["state"] == "awaiting_funding"
+    assert "ticket" not in report  # no ticket opened yet
+    assert report["callbacks"] == []
+
+
+async def test_health_is_degraded_when_the_event_writer_died(settings) -> None:
+    runtime = Runtime(settings)
+    await runtime.start(serve_webhooks=False)
+    try:
+        assert await runtime.database_ok()
+        await runtime.intake.close()  # the writer is gone; posts would get 503
+        assert not await runtime.database_ok()
+    finally:
+        await runtime.close()

@@ -45,6 +45,10 @@ class EventIntake:
         self._task: asyncio.Task[None] | None = None
         self._last_batch_at = float("-inf")
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def busy(self) -> bool:
         """True while events are arriving: something is queued or a batch ended a moment ago."""
         return not self._queue.empty() or time.monotonic() - self._last_batch_at < BUSY_WINDOW_SECONDS
@@ -64,7 +68,7 @@ class EventIntake:
         await self._store.close()
 
     async def store(self, event: IncomingEvent) -> bool:
-        if self._task is None or self._task.done():
+        if not self.running:
             raise StorageUnavailable("the event writer is not running")
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((event, future))
