@@ -6,7 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy import Column, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Field, SQLModel
 
 from bot.db.types import BigIntPK, Money, UTCDateTime, utcnow
@@ -50,6 +53,30 @@ class Order(TermsFields, table=True):
     cancel_reason: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class email_key(FunctionElement[str]):
+    """`lower(trim(x))`, spelled as each database stores it in an index definition."""
+
+    inherit_cache = True
+    type = String()
+
+
+@compiles(email_key)
+def _email_key(element: email_key, compiler: SQLCompiler, **kw: object) -> str:
+    return f"lower(trim({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(email_key, "postgresql")
+def _email_key_pg(element: email_key, compiler: SQLCompiler, **kw: object) -> str:
+    return f"lower(TRIM(BOTH FROM {compiler.process(element.clauses, **kw)}))"
+
+
+# `/guarantee open` finds orders by gig link and by seller email (trimmed, any case): the query in
+# `repos/tickets.py` uses exactly this expression, so the index serves it.
+SELLER_EMAIL_KEY = email_key(Order.seller_email)
+Index("ix_orders_gig_key", Order.gig_key)
+Index("ix_orders_seller_email_key", SELLER_EMAIL_KEY)
 
 
 class OrderTerms(TermsFields, table=True):

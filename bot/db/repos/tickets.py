@@ -9,6 +9,7 @@ from sqlalchemy import Select, bindparam, func, inspect, or_, select, text, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
+from bot.db.models.orders import SELLER_EMAIL_KEY
 from bot.db.types import UTCDateTime, utcnow
 
 
@@ -182,7 +183,7 @@ async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> S
         select(Order)
         .outerjoin(Ticket, Ticket.order_id == Order.id)  # type: ignore[arg-type]
         .where(
-            func.lower(func.trim(Order.seller_email)) == email,
+            SELLER_EMAIL_KEY == email,  # noqa: SIM300  (the indexed expression, not a constant)
             Order.cancelled_at.is_(None),  # type: ignore[union-attr]
             Ticket.id.is_(None),  # type: ignore[union-attr]
         )
