@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, func, inspect, or_, select, text, update
+from sqlalchemy import Select, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
@@ -88,15 +88,8 @@ async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | N
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def _has_table(session: AsyncSession, name: str) -> bool:
-    connection = await session.connection()
-    return bool(await connection.run_sync(lambda sync: inspect(sync).has_table(name)))
-
-
 async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[str, datetime]]:
-    """The order's escrow steps (from the escrow feature's audit log, when it exists), oldest first."""
-    if not await _has_table(session, "audit_entries"):
-        return []
+    """The order's escrow steps (from the escrow feature's audit log), oldest first."""
     query = text(
         "SELECT action, from_state, to_state, created_at FROM audit_entries WHERE order_id = :id ORDER BY seq"
     ).columns(created_at=UTCDateTime)
@@ -105,10 +98,8 @@ async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[
 
 
 async def escrow_states(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
-    """The escrow state per order, read from the escrow feature's table when it exists."""
+    """The escrow state per order, read from the escrow feature's table."""
     if not order_ids:
-        return {}
-    if not await _has_table(session, "escrows"):
         return {}
     query = text("SELECT order_id, state FROM escrows WHERE order_id IN :ids").bindparams(
         bindparam("ids", expanding=True)
