@@ -101,9 +101,7 @@ class TicketQueries:
             raise UnknownStateError(wanted)
         async with self._sessions() as session:
             if wanted in ESCROW_STATES:
-                rows, _ = await repo.queue(
-                    session=session, guild_id=guild_id, states=ticket_states, limit=1000, offset=0
-                )
+                rows = await repo.queue(session=session, guild_id=guild_id, states=ticket_states, limit=1000)
                 escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
                 rows = [(t, o) for t, o in rows if escrow.get(t.order_id) == wanted]
                 total = len(rows)
@@ -111,11 +109,11 @@ class TicketQueries:
                 page = min(max(page, 1), pages)
                 rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
             else:
-                _, total = await repo.queue(session=session, guild_id=guild_id, states=ticket_states, limit=0, offset=0)
+                total = await repo.queue_size(session=session, guild_id=guild_id, states=ticket_states)
                 pages = max(1, math.ceil(total / PAGE_SIZE))
                 page = min(max(page, 1), pages)
                 offset = (page - 1) * PAGE_SIZE
-                rows, _ = await repo.queue(
+                rows = await repo.queue(
                     session=session, guild_id=guild_id, states=ticket_states, limit=PAGE_SIZE, offset=offset
                 )
                 escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
@@ -130,7 +128,7 @@ class TicketQueries:
         async with self._sessions() as session:
             rows = list(await repo.for_user(session=session, user_id=user_id, limit=100))
             if is_officer and guild_id is not None:
-                live, _ = await repo.queue(session=session, guild_id=guild_id, states=LIVE_TICKETS, limit=100, offset=0)
+                live = await repo.queue(session=session, guild_id=guild_id, states=LIVE_TICKETS, limit=100)
                 rows += [row for row in live if row[0].order_id not in {t.order_id for t, _ in rows}]
         choices = []
         for ticket, order in rows:

@@ -1,4 +1,4 @@
-"""What the ticket read paths send to the database: no schema probes."""
+"""What the ticket read paths send to the database: no schema probes, one count and one page per queue page."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db.models import Order, Ticket, TicketState
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
+from bot.services.ticket_queries import TicketQueries
 
 GUILD = 1234
 
@@ -75,3 +76,27 @@ async def test_escrow_reads_probe_no_schema(engine: AsyncEngine, sessions: async
     assert len(sent) == 2, sent
     assert all("escrows" in s or "audit_entries" in s for s in sent), sent
     assert not any("PRAGMA" in s.upper() or "PG_CATALOG" in s.upper() for s in seen), seen
+
+
+async def test_a_queue_page_is_one_count_and_one_page_query(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_tickets(sessions, 25)
+    with statements(engine) as seen:
+        page = await TicketQueries(sessions).queue(guild_id=GUILD, page=2)
+    on_tickets = [s for s in seen if "FROM tickets" in s]
+    assert len(on_tickets) == 2, on_tickets
+    assert sum("count(" in s.lower() for s in on_tickets) == 1
+    assert not any("PRAGMA" in s.upper() for s in seen)
+    assert (page.page, page.pages, page.total) == (2, 3, 25)
+    unclaimed = [f"ord_{n:03d}" for n in range(25) if n % 3]
+    claimed = [f"ord_{n:03d}" for n in range(25) if not n % 3]
+    assert [item.ticket.order_id for item in page.items] == (unclaimed + claimed)[10:20]
+
+
+async def test_a_page_past_the_end_shows_the_last_page(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await add_tickets(sessions, 12)
+    page = await TicketQueries(sessions).queue(guild_id=GUILD, page=9)
+    assert (page.page, page.pages, page.total, len(page.items)) == (2, 2, 12, 2)
+    empty = await TicketQueries(sessions).queue(guild_id=GUILD + 1)
+    assert (empty.page, empty.pages, empty.total, empty.items) == (1, 1, 0, [])

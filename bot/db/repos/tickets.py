@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
@@ -45,27 +45,32 @@ async def for_user(*, session: AsyncSession, user_id: int, limit: int) -> Sequen
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 
-def _queue_query(guild_id: int, states: Sequence[TicketState]) -> Select[Ticket, Order]:
-    return (
-        select(Ticket, Order)
-        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
-        .where(Ticket.guild_id == guild_id, Ticket.state.in_([s.value for s in states]))  # type: ignore[arg-type,attr-defined]
-    )
+def _in_queue(guild_id: int, states: Sequence[TicketState]) -> ColumnElement[bool]:
+    return and_(Ticket.guild_id == guild_id, Ticket.state.in_([s.value for s in states]))  # type: ignore[arg-type,attr-defined]
+
+
+async def queue_size(*, session: AsyncSession, guild_id: int, states: Sequence[TicketState]) -> int:
+    """How many of a guild's tickets are in these states (served by `ix_tickets_queue` alone)."""
+    query = select(func.count()).select_from(Ticket).where(_in_queue(guild_id, states))
+    return int(await session.scalar(query) or 0)
 
 
 async def queue(
-    *, session: AsyncSession, guild_id: int, states: Sequence[TicketState], limit: int, offset: int
-) -> tuple[Sequence[tuple[Ticket, Order]], int]:
-    """A guild's tickets: unclaimed first, then oldest first; with the total count."""
-    query = _queue_query(guild_id, states)
-    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    page = query.order_by(
-        Ticket.claimed_by.is_not(None),  # type: ignore[union-attr]
-        Ticket.created_at,  # type: ignore[arg-type]
-        Ticket.id,  # type: ignore[arg-type]
+    *, session: AsyncSession, guild_id: int, states: Sequence[TicketState], limit: int, offset: int = 0
+) -> Sequence[tuple[Ticket, Order]]:
+    """A page of a guild's tickets: unclaimed first, then oldest first (ties by id)."""
+    query = (
+        select(Ticket, Order)
+        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
+        .where(_in_queue(guild_id, states))
+        .order_by(
+            Ticket.claimed_by.is_not(None),  # type: ignore[union-attr]
+            Ticket.created_at,  # type: ignore[arg-type]
+            Ticket.id,  # type: ignore[arg-type]
+        )
     )
-    rows = (await session.execute(page.limit(limit).offset(offset))).all()
-    return [(row[0], row[1]) for row in rows], total
+    rows = (await session.execute(query.limit(limit).offset(offset))).all()
+    return [(row[0], row[1]) for row in rows]
 
 
 async def set_state(
