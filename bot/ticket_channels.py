@@ -8,6 +8,7 @@ become `GuaranteeError`s naming what to grant; 429s are waited out by discord.py
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from bot.ticket_render import channel_name, channel_topic, summary_embed
 log = logging.getLogger(__name__)
 
 CATEGORY_LIMIT = 50
+CATEGORY_FULL = 50035  # Discord's "Invalid Form Body" code, sent when a category already holds 50 channels
 DEFAULT_CATEGORY = "Guarantee tickets"
 Controls = Callable[[str, str], discord.ui.View]
 
@@ -66,6 +68,9 @@ class DiscordTicketOpener:
         self._guilds = guilds
         self._role_name = officer_role_name
         self._controls = controls
+        # Choosing a category and creating the channel in it is one step per guild: concurrent opens
+        # would otherwise all see room in the same category and overfill it.
+        self._locks: dict[int, asyncio.Lock] = {}
 
     async def create_channel(self, card: TicketCard) -> TicketChannel:
         guild = self._client.get_guild(card.ticket.guild_id)
@@ -112,6 +117,31 @@ class DiscordTicketOpener:
     async def _create(
         self, guild: discord.Guild, card: TicketCard, role: discord.Role, config: GuildConfig | None
     ) -> discord.TextChannel:
+        overwrites = self._overwrites(guild, card, role)
+        full: set[int] = set()
+        async with self._locks.setdefault(guild.id, asyncio.Lock()):
+            while True:
+                category = await self._category(guild, config, role, full=full)
+                try:
+                    return await guild.create_text_channel(
+                        channel_name(card.ticket.order_id),
+                        category=category,
+                        overwrites=overwrites,
+                        topic=channel_topic(card.ticket.order_id),
+                        reason=f"Guarantee ticket for order {card.ticket.order_id}",
+                    )
+                except discord.HTTPException as exc:
+                    if exc.code != CATEGORY_FULL or full:  # full already tried: once is the limit
+                        raise
+                    log.info(
+                        "category %s in guild %s is full (Discord said so); trying the next", category.id, guild.id
+                    )
+                    full.add(category.id)
+
+    @staticmethod
+    def _overwrites(
+        guild: discord.Guild, card: TicketCard, role: discord.Role
+    ) -> dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]:
         allow = discord.PermissionOverwrite(
             view_channel=True, send_messages=True, read_message_history=True, attach_files=True, embed_links=True
         )
@@ -131,26 +161,19 @@ class DiscordTicketOpener:
         for user_id in (card.ticket.freelancer_id, card.ticket.buyer_id):
             if user_id is not None:
                 overwrites[guild.get_member(user_id) or discord.Object(user_id, type=discord.Member)] = allow
-        category = await self._category(guild, config, role)
-        return await guild.create_text_channel(
-            channel_name(card.ticket.order_id),
-            category=category,
-            overwrites=overwrites,
-            topic=channel_topic(card.ticket.order_id),
-            reason=f"Guarantee ticket for order {card.ticket.order_id}",
-        )
+        return overwrites
 
     async def _category(
-        self, guild: discord.Guild, config: GuildConfig | None, role: discord.Role
+        self, guild: discord.Guild, config: GuildConfig | None, role: discord.Role, *, full: set[int]
     ) -> discord.CategoryChannel:
-        """The configured category (or ours), or the next overflow one with room."""
+        """The configured category (or ours), or the next overflow one with room (`full`: known full ones)."""
         base = guild.get_channel(config.category_id) if config and config.category_id else None
         base_name = base.name if isinstance(base, discord.CategoryChannel) else DEFAULT_CATEGORY
         candidates: list[discord.CategoryChannel | None] = [base] if isinstance(base, discord.CategoryChannel) else []
         candidates += [discord.utils.get(guild.categories, name=base_name)]
         candidates += [discord.utils.get(guild.categories, name=f"{base_name} {n}") for n in range(2, 11)]
         for category in candidates:
-            if category is not None and len(category.channels) < CATEGORY_LIMIT:
+            if category is not None and category.id not in full and len(category.channels) < CATEGORY_LIMIT:
                 return category
         taken = {category.name for category in guild.categories}
         name = (
