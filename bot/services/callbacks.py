@@ -10,7 +10,6 @@ survives restarts. HTTP is a port (`CallbackPoster`); `bot/http_callbacks.py` im
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from bot.db.models import CallbackDelivery
 from bot.db.repos import escrow as escrow_repo
 from bot.db.types import utcnow
 from bot.services.signing import sign
+from bot.services.worker import PollingWorker
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ async def callbacks_for_order(*, session: AsyncSession, order_id: str) -> Sequen
     return await escrow_repo.callbacks_for_order(session=session, order_id=order_id)
 
 
-class CallbackWorker:
+class CallbackWorker(PollingWorker):
+    name = "guarantor-callbacks"
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -70,6 +72,7 @@ class CallbackWorker:
         poll_seconds: float = POLL_SECONDS,
         retry_after: Callable[[int], timedelta] = backoff,
     ) -> None:
+        super().__init__(poll_seconds=poll_seconds)
         self._sessions = sessions
         self._poster = poster
         self._url = url
@@ -78,31 +81,6 @@ class CallbackWorker:
         self._retry_after = retry_after
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="guarantor-callbacks")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await self.deliver_due():
-                    pass
-            except Exception:
-                log.exception("callback delivery pass failed; retrying in %.0f s", self._poll_seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
-            self._wake.clear()
 
     async def deliver_due(self, limit: int = BATCH) -> int:
         """Try every due callback once; returns how many were delivered."""
@@ -152,3 +130,6 @@ class CallbackWorker:
             else:
                 row.last_error = error or f"HTTP {status}"
                 row.next_attempt_at = utcnow() + self._retry_after(row.attempts)
+
+    async def work(self) -> int:
+        return await self.deliver_due()

@@ -9,7 +9,6 @@ LOCKED` hands each event to exactly one of them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
 from bot.services.marketplace import parse_event
 from bot.services.orders import AppliedEvent, OrderBook, Outcome
+from bot.services.worker import PollingWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ def backoff(attempts: int) -> timedelta:
 AfterCommit = Callable[[AppliedEvent], Awaitable[None]]
 
 
-class EventProcessor:
+class EventProcessor(PollingWorker):
+    name = "guarantor-event-processor"
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -51,42 +53,15 @@ class EventProcessor:
         poll_seconds: float = POLL_SECONDS,
         busy: Callable[[], bool] = lambda: False,
     ) -> None:
+        super().__init__(poll_seconds=poll_seconds)
         self._sessions = sessions
         self._busy = busy
         self._orders = orders
-        self._poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._after_commit: list[AfterCommit] = []
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` once an event's transaction has committed (Discord effects go here)."""
         self._after_commit.append(callback)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="guarantor-event-processor")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await self.process_due():
-                    pass
-            except Exception:
-                log.exception("event processing pass failed; retrying in %.0f s", self._poll_seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
-            self._wake.clear()
 
     async def process_due(self, limit: int = BATCH) -> int:
         """Process up to `limit` due events, one transaction each; returns how many were handled."""
@@ -159,3 +134,6 @@ class EventProcessor:
                 log.error("event %s failed %d times; left for an operator", stored.webhook_id, stored.attempts)
             else:
                 stored.next_attempt_at = utcnow() + backoff(stored.attempts)
+
+    async def work(self) -> int:
+        return await self.process_due()
