@@ -240,8 +240,9 @@ class EscrowService:
                 f"You are a party to order {escrow.order_id}, so you cannot act on it as an officer. "
                 "Ask another officer."
             )
-        if ticket is not None and role in (Role.FREELANCER, Role.BUYER):
-            expected = ticket.freelancer_id if role is Role.FREELANCER else ticket.buyer_id
+        if role in (Role.FREELANCER, Role.BUYER):
+            # Parties are who the ticket says they are; with no ticket (or no buyer joined yet) nobody is.
+            expected = (ticket.freelancer_id if role is Role.FREELANCER else ticket.buyer_id) if ticket else None
             if expected is None or str(expected) != actor:
                 raise PermissionDeniedError(f"Only the order's {role.value} can {rule.label.lower()}.")
         if rule.action is Action.CLAIM:

@@ -1,0 +1,34 @@
+"""The service, not only the buttons, decides who is a party: a claimed buyer or freelancer
+role counts only for the Discord ids on the order's ticket."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.services.errors import PermissionDeniedError
+from bot.services.escrow_rules import Action, Role, State
+from tests.services.escrow_support import BUYER, FREELANCER, OFFICER, Sessions, make_world
+
+
+@pytest.fixture
+def world(sessions: Sessions):
+    return make_world(sessions)
+
+
+async def test_without_a_ticket_nobody_acts_as_a_party(world) -> None:
+    await world.order(ticket=False)
+    await world.escrow.act("ord_1", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="PAY-1")
+    with pytest.raises(PermissionDeniedError):
+        await world.escrow.act("ord_1", Action.DELIVER, actor_id=FREELANCER, actor_role=Role.FREELANCER)
+    with pytest.raises(PermissionDeniedError):
+        await world.escrow.act("ord_1", Action.DISPUTE, actor_id=BUYER, actor_role=Role.BUYER, note="late")
+    assert (await world.state()).state == State.FUNDED
+    assert [e.action for e in await world.entries()] == ["fund"]
+
+
+async def test_a_buyer_who_has_not_joined_is_not_the_buyer_yet(world) -> None:
+    await world.order(buyer_joined=False)
+    await world.escrow.act("ord_1", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="PAY-1")
+    with pytest.raises(PermissionDeniedError):
+        await world.escrow.act("ord_1", Action.DISPUTE, actor_id=BUYER, actor_role=Role.BUYER, note="late")
+    assert (await world.state()).state == State.FUNDED
