@@ -62,16 +62,27 @@ class TicketQueries:
         self._sessions = sessions
 
     async def status(
-        self, *, user_id: int, is_officer: bool, order_id: str | None = None, channel_id: int | None = None
+        self,
+        *,
+        user_id: int,
+        is_officer: bool,
+        guild_id: int | None,
+        order_id: str | None = None,
+        channel_id: int | None = None,
     ) -> OrderStatus:
-        """The order asked for, or the ticket of this channel, or the caller's newest ticket."""
+        """The order asked for, or the ticket of this channel, or the caller's newest ticket.
+
+        Parties see their order anywhere; `is_officer` (an officer of `guild_id`, where the command
+        was typed) only opens orders whose ticket lives in that same guild.
+        """
         async with self._sessions() as session:
             ticket = await self._pick(session, user_id, order_id, channel_id)
             wanted = order_id.strip() if order_id else (ticket.order_id if ticket else None)
             if wanted is None:
                 raise NotFoundError("You have no guarantee tickets. Give the order id to look one up.")
             order = await order_repo.get(session=session, order_id=wanted)
-            allowed = is_officer or (ticket is not None and user_id in {ticket.freelancer_id, ticket.buyer_id})
+            officer_here = is_officer and ticket is not None and ticket.guild_id == guild_id
+            allowed = officer_here or (ticket is not None and user_id in {ticket.freelancer_id, ticket.buyer_id})
             if order is None or not allowed:
                 raise _not_yours(wanted)
             escrow = await repo.escrow_states(session=session, order_ids=[order.id])

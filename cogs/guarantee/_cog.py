@@ -148,6 +148,7 @@ class GuaranteeCog(
         status = await self.queries.status(
             user_id=interaction.user.id,
             is_officer=await self._is_officer(interaction.user),
+            guild_id=interaction.guild_id,
             order_id=order_id,
             channel_id=interaction.channel_id,
         )
