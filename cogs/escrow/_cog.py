@@ -62,38 +62,55 @@ class EscrowCog(commands.Cog):
             held.add(Role.BUYER)
         return held
 
-    async def _role(self, interaction: discord.Interaction, order_id: str, action: Action) -> Role:
-        state = State((await self.escrow.get(order_id)).state)
-        return pick_role(action, state, await self.held_roles(interaction.user, order_id))
+    async def _role(self, interaction: discord.Interaction, order_id: str, action: Action) -> tuple[Role, int]:
+        """The role this person acts in, and the escrow version that decision was made on."""
+        escrow = await self.escrow.get(order_id)
+        return pick_role(action, State(escrow.state), await self.held_roles(interaction.user, order_id)), escrow.version
 
     async def clicked(self, interaction: discord.Interaction, order_id: str, action: Action) -> None:
-        """A button: refuse with the reason, ask for the note the action needs, or act."""
+        """A button: refuse with the reason, ask for the note the action needs, or act.
+
+        The version seen here travels with the form (and the direct action), so if the escrow
+        moves before the person finishes, the service refuses instead of acting on a state
+        they never saw (a release typed as an override must not become a dispute resolution).
+        """
         try:
-            role = await self._role(interaction, order_id, action)
+            role, version = await self._role(interaction, order_id, action)
             need = await self.escrow.preview(order_id, action, actor_id=interaction.user.id, actor_role=role)
         except GuaranteeError as exc:
             await respond(interaction, str(exc))
             return
         if need is not None:
-            await interaction.response.send_modal(NoteModal(order_id, action, need))
+            await interaction.response.send_modal(NoteModal(order_id, action, need, version))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._act(interaction, order_id, action, role, None)
+        await self._act(interaction, order_id, action, role, None, version)
 
-    async def submitted(self, interaction: discord.Interaction, order_id: str, action: Action, note: str) -> None:
+    async def submitted(
+        self, interaction: discord.Interaction, order_id: str, action: Action, note: str, version: int
+    ) -> None:
+        """A note form: act only if the escrow is still at the version the form was opened on."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            role = await self._role(interaction, order_id, action)
+            role, _ = await self._role(interaction, order_id, action)
         except GuaranteeError as exc:
             await respond(interaction, str(exc))
             return
-        await self._act(interaction, order_id, action, role, note)
+        await self._act(interaction, order_id, action, role, note, version)
 
     async def _act(
-        self, interaction: discord.Interaction, order_id: str, action: Action, role: Role, note: str | None
+        self,
+        interaction: discord.Interaction,
+        order_id: str,
+        action: Action,
+        role: Role,
+        note: str | None,
+        version: int,
     ) -> None:
         try:
-            change = await self.escrow.act(order_id, action, actor_id=interaction.user.id, actor_role=role, note=note)
+            change = await self.escrow.act(
+                order_id, action, actor_id=interaction.user.id, actor_role=role, note=note, expected_version=version
+            )
         except GuaranteeError as exc:
             await respond(interaction, str(exc))
             return

@@ -62,10 +62,17 @@ class EscrowButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
 
 
 class NoteModal(discord.ui.Modal):
-    def __init__(self, order_id: str, action: Action, note: Note) -> None:
+    """The note an action needs, bound to the escrow `version` it was opened on.
+
+    discord.py routes the submission back to this object (by user and custom id); the version is
+    in the custom id too, so a second form opened later on a newer state never shares its identity.
+    """
+
+    def __init__(self, order_id: str, action: Action, note: Note, version: int) -> None:
         title, label = _NOTE_LABELS[note]
-        super().__init__(title=title, custom_id=f"guarantee:note:{action.value}:{order_id}", timeout=600)
-        self.order_id, self.action = order_id, action
+        custom_id = f"guarantee:note:{action.value}:{order_id}:{version}"
+        super().__init__(title=title, custom_id=custom_id, timeout=600)
+        self.order_id, self.action, self.version = order_id, action, version
         self.note: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
             label=label[:45],
             custom_id="note",
@@ -78,7 +85,7 @@ class NoteModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         from cogs.escrow._cog import controller
 
-        await controller(interaction).submitted(interaction, self.order_id, self.action, self.note.value)
+        await controller(interaction).submitted(interaction, self.order_id, self.action, self.note.value, self.version)
 
 
 def controls_for(order_id: str, state: str) -> discord.ui.View:
