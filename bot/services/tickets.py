@@ -62,6 +62,15 @@ async def ticket_for_channel(*, session: AsyncSession, channel_id: int) -> Ticke
     return await repo.for_channel(session=session, channel_id=channel_id)
 
 
+def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
+    """Only the ticket's own freelancer, in its own server, may reopen it (else it could be taken over)."""
+    if guild_id != ticket.guild_id or user_id != ticket.freelancer_id:
+        raise PermissionDeniedError(
+            f"Order {ticket.order_id} already has a guarantee ticket whose channel was deleted. Only the freelancer "
+            "who opened it can reopen it, in the server where it was opened; ask an officer of that server."
+        )
+
+
 class TicketService:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], *, marketplace_host: str, pending_hours: int
@@ -94,6 +103,7 @@ class TicketService:
             existing = await self._existing(ticket)
             if existing is not None:
                 return existing
+            _check_reopener(ticket, guild_id, user_id)
         ticket_id = await self._claim(order.id, guild_id, user_id, channel_id, ticket)
         if ticket_id is None:  # lost a race against another open of the same order
             async with self._sessions() as session:
