@@ -44,7 +44,12 @@ def line(change: Change) -> str:
         text = f"👍 {_who(change)} approved the release."
     else:
         text = f"**{label}** · {_who(change)}: {_state(change.source)} → **{_state(change.target)}**"
-    return text + (f"\n> {change.note[:900]}" if change.note else "")
+    return text + (f"\n{quote(change.note[:900])}" if change.note else "")
+
+
+def quote(note: str) -> str:
+    """Every line of a person's note as a quote, so no line can pass for the bot's own."""
+    return "\n".join(f"> {part}" for part in note.splitlines() or [""])
 
 
 class Announcer:
