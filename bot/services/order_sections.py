@@ -8,11 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repos import escrow as escrow_repo
 from bot.services.callbacks import callbacks_for_order
+from bot.services.reports import iso
 from bot.services.tickets import ticket_for_order
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 async def escrow_section(session: AsyncSession, order_id: str) -> tuple[str, Any] | None:
@@ -24,9 +21,9 @@ async def escrow_section(session: AsyncSession, order_id: str) -> tuple[str, Any
         "version": escrow.version,
         "payment_reference": escrow.payment_reference,
         "approved_by": escrow.approved_by,
-        "approved_at": _iso(escrow.approved_at),
+        "approved_at": iso(escrow.approved_at),
         "flag": escrow.flag,
-        "updated_at": _iso(escrow.updated_at),
+        "updated_at": iso(escrow.updated_at),
     }
 
 
@@ -53,8 +50,8 @@ async def callbacks_section(session: AsyncSession, order_id: str) -> tuple[str, 
             "attempts": row.attempts,
             "last_status": row.last_status,
             "last_error": row.last_error,
-            "next_attempt_at": _iso(row.next_attempt_at) if row.status != "delivered" else None,
-            "delivered_at": _iso(row.delivered_at),
+            "next_attempt_at": iso(row.next_attempt_at) if row.status != "delivered" else None,
+            "delivered_at": iso(row.delivered_at),
         }
         for row in rows
     ]

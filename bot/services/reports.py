@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +15,10 @@ from bot.db.repos import orders as order_repo
 # Other parts of the domain (escrow, tickets, callbacks) add their own sections to `show`:
 # a section returns (key, JSON-able value) for an order, or None when it has nothing to say.
 Section = Callable[[AsyncSession, str], Awaitable[tuple[str, Any] | None]]
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def mask_email(email: str) -> str:
@@ -37,7 +42,7 @@ def order_summary(order: Order) -> dict[str, Any]:
         "delivery_due": order.delivery_due.isoformat(),
         "terms_version": order.terms_version,
         "created_at": order.created_at.isoformat(),
-        "cancelled_at": order.cancelled_at.isoformat() if order.cancelled_at else None,
+        "cancelled_at": iso(order.cancelled_at),
     }
 
 
@@ -64,8 +69,8 @@ def _event(row: WebhookEvent) -> dict[str, Any]:
         "attempts": row.attempts,
         "last_error": row.last_error,
         "received_at": row.received_at.isoformat(),
-        "processed_at": row.processed_at.isoformat() if row.processed_at else None,
-        "next_attempt_at": row.next_attempt_at.isoformat() if row.next_attempt_at else None,
+        "processed_at": iso(row.processed_at),
+        "next_attempt_at": iso(row.next_attempt_at),
     }
 
 
@@ -94,8 +99,8 @@ class OrderReports:
                     "deliverables": order.deliverables,
                     "conversation_url": order.conversation_url,
                     "agreed_at": order.agreed_at.isoformat(),
-                    "delivered_at": order.delivered_at.isoformat() if order.delivered_at else None,
-                    "completed_at": order.completed_at.isoformat() if order.completed_at else None,
+                    "delivered_at": iso(order.delivered_at),
+                    "completed_at": iso(order.completed_at),
                     "cancel_reason": order.cancel_reason,
                 }
                 history = await order_repo.terms_history(session=session, order_id=order_id)
