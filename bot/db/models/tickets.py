@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, String, Text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, ForeignKey, Index, String, Text, text
+from sqlmodel import Field, SQLModel, col
 
 from bot.db.types import BigIntPK, Snowflake, UTCDateTime, utcnow
 
@@ -61,6 +61,21 @@ class Ticket(SQLModel, table=True):
     opened_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+# `/guarantee queue`'s default page (live tickets: unclaimed first, then oldest first) read in index
+# order instead of sorting every live ticket of the guild (migration 0005_ticket_queue_index). Partial:
+# a query uses it only when it names these states as literals (SQLite does not match bound parameters).
+LIVE_QUEUE_PREDICATE = "state IN ('opening', 'open')"
+Index(
+    "ix_tickets_live_queue",
+    col(Ticket.guild_id),
+    col(Ticket.claimed_by).is_not(None),
+    col(Ticket.created_at),
+    col(Ticket.id),
+    sqlite_where=text(LIVE_QUEUE_PREDICATE),
+    postgresql_where=text(LIVE_QUEUE_PREDICATE),
+)
 
 
 class TicketRequest(SQLModel, table=True):

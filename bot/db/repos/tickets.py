@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
 from bot.db.models.orders import SELLER_EMAIL_KEY
@@ -58,18 +59,33 @@ async def queue_size(*, session: AsyncSession, guild_id: int, states: Sequence[T
 async def queue(
     *, session: AsyncSession, guild_id: int, states: Sequence[TicketState], limit: int, offset: int = 0
 ) -> Sequence[tuple[Ticket, Order]]:
-    """A page of a guild's tickets: unclaimed first, then oldest first (ties by id)."""
+    """A page of a guild's tickets: unclaimed first, then oldest first (ties by id).
+
+    The page's ticket ids are picked from `tickets` alone, then joined to their orders: only the page's
+    orders are read, not every queued one before the sort. The states are rendered as literals, in
+    `TicketState` order, so that for the live states the query names the predicate of the partial index
+    `ix_tickets_live_queue` and reads the page in index order (SQLite ignores a partial index for a
+    bound parameter; PostgreSQL cannot prove one for a generic plan)."""
+    order = (col(Ticket.claimed_by).is_not(None), col(Ticket.created_at), col(Ticket.id))
+    values = [s.value for s in TicketState if s in states]
+    page = (
+        select(col(Ticket.id))
+        .where(
+            col(Ticket.guild_id) == guild_id,
+            col(Ticket.state).in_(bindparam("queue_states", values, expanding=True, literal_execute=True)),
+        )
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
     query = (
         select(Ticket, Order)
+        .join(page, page.c.id == Ticket.id)
         .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
-        .where(_in_queue(guild_id, states))
-        .order_by(
-            Ticket.claimed_by.is_not(None),  # type: ignore[union-attr]
-            Ticket.created_at,  # type: ignore[arg-type]
-            Ticket.id,  # type: ignore[arg-type]
-        )
+        .order_by(*order)
     )
-    rows = (await session.execute(query.limit(limit).offset(offset))).all()
+    rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 
 
