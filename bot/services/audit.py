@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -103,6 +103,18 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
 async def for_order(*, session: AsyncSession, order_id: str) -> list[AuditEntry]:
     query = select(AuditEntry).where(AuditEntry.order_id == order_id).order_by(AuditEntry.seq)  # type: ignore[arg-type]
     return list((await session.scalars(query)).all())
+
+
+async def acted_as(*, session: AsyncSession, order_id: str, actor: str, role: str) -> bool:
+    """Has `actor` ever acted on this order in `role` (e.g. a Discord id as an officer)?"""
+    query = select(
+        exists().where(
+            AuditEntry.order_id == order_id,  # type: ignore[arg-type]
+            AuditEntry.actor == actor,  # type: ignore[arg-type]
+            AuditEntry.role == role,  # type: ignore[arg-type]
+        )
+    )
+    return bool(await session.scalar(query))
 
 
 async def count(*, session: AsyncSession) -> int:

@@ -40,6 +40,10 @@ class SeparationOfDutiesError(PermissionDeniedError):
     """An officer who is a party to the order tried to act on it."""
 
 
+class BuyerNotJoinedError(ConflictError):
+    """Funding was confirmed before the buyer joined: nobody could tell whether the officer is the buyer."""
+
+
 class NoteRequiredError(GuaranteeError):
     """The action needs a written note (payment reference, reason, resolution)."""
 
@@ -239,6 +243,13 @@ class EscrowService:
             raise SeparationOfDutiesError(
                 f"You are a party to order {escrow.order_id}, so you cannot act on it as an officer. "
                 "Ask another officer."
+            )
+        if rule.action is Action.FUND and (ticket is None or ticket.buyer_id is None):
+            # The buyer is known only once they joined (their email verified); until then the officer
+            # confirming the payment could be the buyer. `join` refuses anyone who acted as officer.
+            raise BuyerNotJoinedError(
+                f"The buyer has not joined the ticket of order {escrow.order_id} yet. Funding can be confirmed "
+                "once they have (`/guarantee join`), so that the officer confirming it is known not to be the buyer."
             )
         if role in (Role.FREELANCER, Role.BUYER):
             # Parties are who the ticket says they are; with no ticket (or no buyer joined yet) nobody is.

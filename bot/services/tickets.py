@@ -21,8 +21,10 @@ from bot.db.models import Order, Ticket, TicketState
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
+from bot.services import audit
 from bot.services import ticket_requests as requests
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
+from bot.services.escrow_rules import Role
 from bot.services.links import GigLink
 from bot.services.orders import AppliedEvent, Outcome
 from bot.services.ticket_port import ChannelGoneError, TicketCard, TicketOpener
@@ -242,6 +244,12 @@ class TicketService:
                     session=session, ticket_id=int(ticket.id or 0), user_id=user_id, expected=None
                 ):
                     raise ConflictError("Another account already joined this ticket as the buyer. Ask an officer.")
+                # Checked after the claim, in its transaction, so an officer action committed meanwhile is seen too.
+                if await audit.acted_as(session=session, order_id=order.id, actor=str(user_id), role=Role.OFFICER):
+                    raise PermissionDeniedError(
+                        f"You already acted as an officer on order {order.id}, so you cannot also join it as its "
+                        "buyer: one person cannot hold both roles. Ask another officer or a server admin."
+                    )
         try:
             await self._require_opener().add_member(ticket, user_id)
         except GuaranteeError as exc:

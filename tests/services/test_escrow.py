@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.db.models import Ticket
 from bot.services.errors import NotFoundError, PermissionDeniedError
 from bot.services.escrow import (
     AlreadyDoneError,
+    BuyerNotJoinedError,
     InvalidTransitionError,
     NoteRequiredError,
     SeparationOfDutiesError,
@@ -116,11 +118,15 @@ async def test_claiming_a_party_role_one_does_not_hold_is_refused(world) -> None
     assert (await world.state()).state == State.FUNDED
 
 
-async def test_a_buyer_who_has_not_joined_cannot_act_as_buyer(world) -> None:
+async def test_funding_waits_for_the_buyer_to_join(world) -> None:
     await world.order("ord_2", buyer_joined=False)
+    with pytest.raises(BuyerNotJoinedError, match="buyer has not joined"):
+        await world.escrow.act("ord_2", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="P")
+    assert (await world.state("ord_2")).state == State.AWAITING_FUNDING
+    async with world.sessions.begin() as session:
+        (await session.get(Ticket, (await world.ticket("ord_2")).id)).buyer_id = BUYER  # they joined
     await world.escrow.act("ord_2", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="P")
-    with pytest.raises(PermissionDeniedError, match="buyer"):
-        await world.escrow.act("ord_2", Action.DISPUTE, actor_id=BUYER, actor_role=Role.BUYER, note="late")
+    assert (await world.state("ord_2")).state == State.FUNDED
 
 
 async def test_disputes_need_a_reason_and_resolution_needs_a_written_resolution(world) -> None:

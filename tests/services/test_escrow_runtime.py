@@ -8,6 +8,7 @@ import asyncio
 from aiohttp import web
 from standardwebhooks import Webhook
 
+from bot.db.models import Ticket
 from bot.runtime import Runtime
 from bot.services.escrow_rules import Action, Role
 from bot.settings import Settings
@@ -59,6 +60,8 @@ async def test_events_and_people_drive_the_escrow_and_callbacks_reach_the_market
     try:
         await store(sessions, "m1", agreed("ord_9"))
         await processed(runtime, sessions, "m1")
+        async with sessions.begin() as session:  # funding needs the buyer in the ticket
+            session.add(Ticket(order_id="ord_9", guild_id=9, freelancer_id=11, buyer_id=12))
         await runtime.escrow.act("ord_9", Action.FUND, actor_id=1, actor_role=Role.OFFICER, note="REF")
         later = event("order.updated", terms("ord_9", amount="1.00", agreed_at="2026-11-25T11:00:00+00:00"))
         await store(sessions, "m2", later)
