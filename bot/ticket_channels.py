@@ -89,7 +89,7 @@ class DiscordTicketOpener:
         if lacking and not perms.administrator:
             raise missing_permissions(*lacking)
         try:
-            channel = self._existing(guild, card.ticket.order_id) or await self._create(guild, card, role, config)
+            channel = await self._leftover(guild, card, role) or await self._create(guild, card, role, config)
             message = await channel.send(
                 content=f"{role.mention} a new order needs a guarantor.",
                 embed=summary_embed(card.ticket, card.order, card.checks, escrow_state=card.escrow_state),
@@ -106,13 +106,47 @@ class DiscordTicketOpener:
             return discord.utils.MISSING
         return self._controls(card.ticket.order_id, card.escrow_state or "awaiting_funding")
 
-    @staticmethod
-    def _existing(guild: discord.Guild, order_id: str) -> discord.TextChannel | None:
-        """A channel made before a crash (same name and topic) is used instead of a second one."""
+    async def _leftover(self, guild: discord.Guild, card: TicketCard, role: discord.Role) -> discord.TextChannel | None:
+        """A channel made before a crash (same name and topic) is used instead of a second one, made safe.
+
+        Anyone with Manage Channels can make a look-alike, or change the overwrites of ours. So a
+        channel is reused only if the bot can read it and nobody but the bot has posted in it, and its
+        overwrites are then set to the ticket's own, replacing whatever was there. Any other channel
+        of that name is left alone (and logged): the ticket gets a new one.
+        """
+        order_id = card.ticket.order_id
         for channel in guild.text_channels:
-            if channel.name == channel_name(order_id) and channel.topic == channel_topic(order_id):
-                return channel
+            if channel.name != channel_name(order_id) or channel.topic != channel_topic(order_id):
+                continue
+            if not await self._only_ours(guild, channel):
+                log.warning(
+                    "channel %s in guild %s looks like the ticket of order %s but is not the bot's; not using it",
+                    channel.id, guild.id, order_id,
+                )  # fmt: skip
+                continue
+            try:
+                await channel.edit(
+                    overwrites=self._overwrites(guild, card, role), reason=f"Guarantee ticket for order {order_id}"
+                )
+            except discord.Forbidden:
+                log.warning("cannot reset the permissions of channel %s (order %s); not using it", channel.id, order_id)
+                continue
+            return channel
         return None
+
+    @staticmethod
+    async def _only_ours(guild: discord.Guild, channel: discord.TextChannel) -> bool:
+        """Can the bot read `channel`, and did nobody else post in it?"""
+        perms = channel.permissions_for(guild.me)
+        if not (perms.view_channel and perms.read_message_history):
+            return False
+        try:
+            async for message in channel.history(limit=100, oldest_first=True):
+                if message.author.id != guild.me.id:
+                    return False
+        except discord.HTTPException:
+            return False
+        return True
 
     async def _create(
         self, guild: discord.Guild, card: TicketCard, role: discord.Role, config: GuildConfig | None
