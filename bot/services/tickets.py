@@ -92,46 +92,67 @@ class TicketService:
         self, *, guild_id: int, user_id: int, channel_id: int | None, email: str, gig_link: str
     ) -> OpenResult:
         link = check_gig_link(gig_link, self._host)
-        async with self._sessions.begin() as session:
-            order = await self._find_order(session, link, email)
-            if order is None:
-                request = await requests.keep_pending(
-                    session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
-                    email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
-                )  # fmt: skip
-                return OpenResult(OpenStatus.PENDING, expires_at=request.expires_at)
-            ticket = await repo.for_order(session=session, order_id=order.id)
-        if ticket is not None:
-            existing = await self._existing(ticket)
-            if existing is not None:
-                return existing
-            _check_reopener(ticket, guild_id, user_id)
-        ticket_id = await self._claim(order.id, guild_id, user_id, channel_id, ticket)
-        if ticket_id is None:  # lost a race against another open of the same order
-            async with self._sessions() as session:
-                raced = await repo.for_order(session=session, order_id=order.id)
-            assert raced is not None
-            return OpenResult(OpenStatus.EXISTS if raced.channel_id else OpenStatus.OPENING, order.id, raced.channel_id)
-        return await self.finish(ticket_id)
+        claimed: Ticket | None = None
+        order_id = ""  # kept apart: a rollback expires the rows read in the transaction
+        try:
+            async with self._sessions.begin() as session:
+                found = await self._find_order(session, link, email)
+                if found is None:
+                    request = await requests.keep_pending(
+                        session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
+                        email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
+                    )  # fmt: skip
+                    return OpenResult(OpenStatus.PENDING, expires_at=request.expires_at)
+                order, ticket, escrow_state = found
+                order_id = order.id
+                if ticket is None:  # the usual case: claim the row in the same transaction
+                    claimed = Ticket(
+                        order_id=order.id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
+                    )
+                    session.add(claimed)
+                    await session.flush()  # `order_id` is UNIQUE: a racing open fails here
+        except IntegrityError:
+            if claimed is None:
+                raise
+            return await self._raced(order_id)
+        if claimed is not None:
+            return await self._make_channel(claimed, order, escrow_state)
+        assert ticket is not None
+        existing = await self._existing(ticket)
+        if existing is not None:
+            return existing
+        _check_reopener(ticket, guild_id, user_id)
+        if not await self._reclaim(ticket, guild_id, user_id, channel_id):
+            return await self._raced(order_id)
+        return await self.finish(int(ticket.id or 0))
 
-    async def _find_order(self, session: AsyncSession, link: GigLink, email: str) -> Order | None:
+    async def _find_order(
+        self, session: AsyncSession, link: GigLink, email: str
+    ) -> tuple[Order, Ticket | None, str | None] | None:
+        """The order this request is for, with its ticket and escrow state; None: not known yet."""
         candidates = await repo.orders_for_gig(session=session, gig_key=link.key)
         if not candidates:
             if await repo.unticketed_orders_of_seller(session=session, email=normalise_email(email)):
                 raise GigMismatchError()
             return None
-        mine = [order for order in candidates if same_email(email, order.seller_email)]
+        mine = [row for row in candidates if same_email(email, row[0].seller_email)]
         if not mine:
             raise EmailMismatchError("seller")
-        tickets = await repo.tickets_for_orders(session=session, order_ids=[order.id for order in mine])
 
-        def busy(order: Order) -> bool:
-            ticket = tickets.get(order.id)
-            return ticket is not None and ticket.state != TicketState.ORPHANED
+        def free(row: tuple[Order, Ticket | None, str | None]) -> bool:
+            order, ticket, _escrow = row
+            busy = ticket is not None and ticket.state != TicketState.ORPHANED
+            return not busy and order.cancelled_at is None
 
         # The oldest order still waiting for a ticket; if all have one, the newest (to point at it).
-        free = [order for order in mine if not busy(order) and order.cancelled_at is None]
-        return free[0] if free else mine[-1]
+        return next((row for row in mine if free(row)), mine[-1])
+
+    async def _raced(self, order_id: str) -> OpenResult:
+        """Another open of the same order claimed it first: point at its ticket."""
+        async with self._sessions() as session:
+            raced = await repo.for_order(session=session, order_id=order_id)
+        assert raced is not None
+        return OpenResult(OpenStatus.EXISTS if raced.channel_id else OpenStatus.OPENING, order_id, raced.channel_id)
 
     async def _existing(self, ticket: Ticket) -> OpenResult | None:
         """What to answer when the order already has a ticket; None when it may be (re)opened."""
@@ -148,39 +169,32 @@ class TicketService:
             return await self.finish(int(ticket.id or 0))  # left over from a restart: finish it now
         return None  # orphaned: open a new channel
 
-    async def _claim(
-        self, order_id: str, guild_id: int, user_id: int, origin: int | None, ticket: Ticket | None
-    ) -> int | None:
-        values = {"guild_id": guild_id, "freelancer_id": user_id, "origin_channel_id": origin}
-        try:
-            async with self._sessions.begin() as session:
-                if ticket is not None:  # reopen an orphaned ticket in place (it keeps its buyer)
-                    moved = await repo.set_state(
-                        session=session, ticket_id=int(ticket.id or 0), expected=TicketState.ORPHANED,
-                        new=TicketState.OPENING, channel_id=None, summary_message_id=None, **values,
-                    )  # fmt: skip
-                    return ticket.id if moved else None
-                claimed = Ticket(order_id=order_id, **values)  # type: ignore[arg-type]
-                session.add(claimed)
-                await session.flush()
-                return claimed.id
-        except IntegrityError:
-            return None
+    async def _reclaim(self, ticket: Ticket, guild_id: int, user_id: int, origin: int | None) -> bool:
+        """Reopen an orphaned ticket in place (it keeps its buyer); False when someone else moved it first."""
+        async with self._sessions.begin() as session:
+            return await repo.set_state(
+                session=session, ticket_id=int(ticket.id or 0), expected=TicketState.ORPHANED,
+                new=TicketState.OPENING, channel_id=None, summary_message_id=None, guild_id=guild_id,
+                freelancer_id=user_id, origin_channel_id=origin,
+            )  # fmt: skip
 
     # ---- making the channel --------------------------------------------------------------
     async def finish(self, ticket_id: int) -> OpenResult:
         """Make the channel of a ticket in `opening` and mark it open."""
         async with self._sessions() as session:
-            ticket = await session.get(Ticket, ticket_id)
-            order = await order_repo.get(session=session, order_id=ticket.order_id) if ticket else None
-            escrow = await repo.escrow_states(session=session, order_ids=[ticket.order_id] if ticket else [])
-        if ticket is None or order is None or ticket.state != TicketState.OPENING:
+            found = await repo.card(session=session, ticket_id=ticket_id)
+        if found is None or found[0].state != TicketState.OPENING:
             raise ConflictError("That ticket is no longer being opened; run `/guarantee open` again.")
+        return await self._make_channel(*found)
+
+    async def _make_channel(self, ticket: Ticket, order: Order, escrow_state: str | None) -> OpenResult:
+        """Make the channel of a ticket just read (or claimed) in `opening`, and mark it open."""
+        ticket_id = int(ticket.id or 0)
         if self._opener is None or ticket.order_id in self._inflight:
             return OpenResult(OpenStatus.OPENING, ticket.order_id)
         self._inflight.add(ticket.order_id)
         try:
-            card = TicketCard(ticket, order, checks_passed(order), escrow.get(order.id))
+            card = TicketCard(ticket, order, checks_passed(order), escrow_state)
             channel = await self._opener.create_channel(card)
         except GuaranteeError:
             await self._abandon(ticket)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, column, func, or_, select, table, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -118,6 +118,22 @@ async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[
     return [(f"escrow {row[0]}: {row[1]} → {row[2]}", row[3]) for row in rows]
 
 
+# The escrow feature's table, as far as a ticket reads it (its state, shown on the ticket's card).
+_ESCROWS = table("escrows", column("order_id"), column("state"))
+
+
+async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order, str | None] | None:
+    """The ticket, its order and its escrow state (None without an escrow row), in one query."""
+    query = (
+        select(Ticket, Order, _ESCROWS.c.state)
+        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
+        .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id)
+        .where(Ticket.id == ticket_id)  # type: ignore[arg-type]
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 async def escrow_states(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
     """The escrow state per order, read from the escrow feature's table."""
     if not order_ids:
@@ -184,9 +200,16 @@ async def guild_config(*, session: AsyncSession, guild_id: int) -> GuildConfig |
 # ---- orders, as a ticket request finds them ----------------------------------------------------
 
 
-async def orders_for_gig(*, session: AsyncSession, gig_key: str) -> Sequence[Order]:
-    query = select(Order).where(Order.gig_key == gig_key).order_by(Order.agreed_at)  # type: ignore[arg-type]
-    return (await session.scalars(query)).all()
+async def orders_for_gig(*, session: AsyncSession, gig_key: str) -> list[tuple[Order, Ticket | None, str | None]]:
+    """The gig's orders, oldest agreement first, each with its ticket and escrow state (or None), in one query."""
+    query = (
+        select(Order, Ticket, _ESCROWS.c.state)
+        .outerjoin(Ticket, Ticket.order_id == Order.id)  # type: ignore[arg-type]
+        .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Order.id)
+        .where(Order.gig_key == gig_key)  # type: ignore[arg-type]
+        .order_by(Order.agreed_at)  # type: ignore[arg-type]
+    )
+    return [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]
 
 
 async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> Sequence[Order]:
@@ -201,10 +224,3 @@ async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> S
         )
     )
     return (await session.scalars(query)).all()
-
-
-async def tickets_for_orders(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, Ticket]:
-    if not order_ids:
-        return {}
-    query = select(Ticket).where(Ticket.order_id.in_(list(order_ids)))  # type: ignore[attr-defined]
-    return {ticket.order_id: ticket for ticket in (await session.scalars(query)).all()}
