@@ -9,7 +9,10 @@ connected. Nothing here imports discord.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -82,6 +85,23 @@ class TicketService:
         self._pending_hours = pending_hours
         self._opener: TicketOpener | None = None
         self._inflight: set[str] = set()
+        # SQLite has one writer at a time. Concurrent opens queue for it here, in order, instead of
+        # in SQLite's busy handler, which sleeps (up to 100 ms a try) while holding a pooled connection.
+        engine = sessions.kw.get("bind")
+        self._one_writer = asyncio.Lock() if engine is not None and engine.dialect.name == "sqlite" else None
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """Around the commit of a write transaction of the open path: one at a time on SQLite, no wait elsewhere.
+
+        The session must hold its connection before it waits for its turn (it does once it has read
+        anything; else `await session.connection()`): whoever has the turn then never waits for the pool.
+        """
+        if self._one_writer is None:
+            yield
+            return
+        async with self._one_writer:
+            yield
 
     def attach(self, opener: TicketOpener | None) -> None:
         """Connect (or, with None, disconnect) the Discord side."""
@@ -93,27 +113,29 @@ class TicketService:
     ) -> OpenResult:
         link = check_gig_link(gig_link, self._host)
         claimed: Ticket | None = None
-        order_id = ""  # kept apart: a rollback expires the rows read in the transaction
-        try:
-            async with self._sessions.begin() as session:
-                found = await self._find_order(session, link, email)
-                if found is None:
+        async with self._sessions() as session:
+            found = await self._find_order(session, link, email)
+            if found is None:
+                async with self._writing():
                     request = await requests.keep_pending(
                         session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
                         email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
                     )  # fmt: skip
-                    return OpenResult(OpenStatus.PENDING, expires_at=request.expires_at)
-                order, ticket, escrow_state = found
-                order_id = order.id
-                if ticket is None:  # the usual case: claim the row in the same transaction
-                    claimed = Ticket(
-                        order_id=order.id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
-                    )
-                    session.add(claimed)
-                    await session.flush()  # `order_id` is UNIQUE: a racing open fails here
-        except IntegrityError:
-            if claimed is None:
-                raise
+                    await session.commit()
+                return OpenResult(OpenStatus.PENDING, expires_at=request.expires_at)
+            order, ticket, escrow_state = found
+            order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
+            if ticket is None:  # the usual case: claim the row in the same transaction as the read
+                claimed = Ticket(
+                    order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
+                )
+                session.add(claimed)
+                try:
+                    async with self._writing():
+                        await session.commit()  # `order_id` is UNIQUE: a racing open fails here
+                except IntegrityError:
+                    claimed = None
+        if claimed is None and ticket is None:
             return await self._raced(order_id)
         if claimed is not None:
             return await self._make_channel(claimed, order, escrow_state)
@@ -201,11 +223,14 @@ class TicketService:
             raise
         finally:
             self._inflight.discard(ticket.order_id)
-        async with self._sessions.begin() as session:
-            await repo.set_state(
-                session=session, ticket_id=ticket_id, expected=TicketState.OPENING, new=TicketState.OPEN,
-                channel_id=channel.channel_id, summary_message_id=channel.summary_message_id, opened_at=utcnow(),
-            )  # fmt: skip
+        async with self._sessions() as session:
+            await session.connection()  # before the writer's turn (see `_writing`)
+            async with self._writing():
+                await repo.mark_open(
+                    session=session, ticket_id=ticket_id, channel_id=channel.channel_id,
+                    summary_message_id=channel.summary_message_id, at=utcnow(),
+                )  # fmt: skip
+                await session.commit()
         log.info("ticket for order %s opened in channel %s", ticket.order_id, channel.channel_id)
         return OpenResult(OpenStatus.OPENED, ticket.order_id, channel.channel_id)
 

@@ -18,7 +18,9 @@ from bot.db.repos import tickets as repo
 from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
 from bot.services.tickets import OpenStatus, TicketService
+from tests.services.helpers import store
 from tests.services.test_tickets import RecordingOpener, agree, all_tickets, open_
+from tests.webhooks.events import agreed
 
 
 @pytest.fixture
@@ -112,3 +114,55 @@ async def test_opens_racing_for_one_order_give_one_ticket_and_point_the_loser_at
     assert len(opener.cards) == 1
     (ticket,) = await all_tickets(sessions)
     assert (ticket.state, ticket.freelancer_id) == ("open", winner)
+
+
+async def many_orders(sessions, processor, n: int) -> None:
+    for i in range(n):
+        await store(sessions, f"msg_many_{i}", agreed(f"ord_m{i}"))
+    while await processor.process_due():
+        pass
+
+
+def open_order(service: TicketService, i: int):
+    link = f"https://opentaskai.com/gigs/ord_m{i}-logo"
+    return service.open(guild_id=1, user_id=100 + i, channel_id=5, email="seller@example.com", gig_link=link)
+
+
+async def test_a_burst_of_opens_larger_than_the_pool_all_open(engine, sessions, processor, service, opener):
+    """40 opens at once against a pool of 15 connections: none waits for a connection that a
+    session waiting for its write turn holds (a deadlock ends in the pool's 30 s timeout)."""
+    await many_orders(sessions, processor, 40)
+    async with asyncio.timeout(20):
+        results = await asyncio.gather(*(open_order(service, i) for i in range(40)))
+    assert [r.status for r in results] == [OpenStatus.OPENED] * 40 and len(opener.cards) == 40
+
+
+async def test_on_sqlite_concurrent_opens_write_one_at_a_time(engine, sessions, processor, service, opener):
+    """SQLite has one writer: opens queue for it in the service, not in SQLite's busy handler
+    (which sleeps up to 100 ms a try while holding a pooled connection)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL writes rows concurrently")
+    await many_orders(sessions, processor, 20)
+    writing: set[int] = set()
+    most = 0
+
+    def on_execute(conn: Any, _cursor: object, statement: str, *_: object) -> None:
+        nonlocal most
+        if statement.split(None, 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            writing.add(id(conn.connection.dbapi_connection))
+            most = max(most, len(writing))
+
+    def on_end(conn: Any) -> None:
+        writing.discard(id(conn.connection.dbapi_connection))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    event.listen(engine.sync_engine, "commit", on_end)
+    event.listen(engine.sync_engine, "rollback", on_end)
+    try:
+        results = await asyncio.gather(*(open_order(service, i) for i in range(20)))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+        event.remove(engine.sync_engine, "commit", on_end)
+        event.remove(engine.sync_engine, "rollback", on_end)
+    assert [r.status for r in results] == [OpenStatus.OPENED] * 20
+    assert most == 1

@@ -101,6 +101,31 @@ async def set_state(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+_TICKETS = Ticket.__table__  # type: ignore[attr-defined]
+# `opening` → `open` with the channel, built once (the last write of every `/guarantee open`); a
+# Core statement on the table, so the session has no ORM objects to synchronise.
+_MARK_OPEN = (
+    update(_TICKETS)
+    .where(_TICKETS.c.id == bindparam("ticket"), _TICKETS.c.state == TicketState.OPENING.value)
+    .values(
+        state=TicketState.OPEN.value,
+        channel_id=bindparam("channel"),
+        summary_message_id=bindparam("summary"),
+        opened_at=bindparam("at"),
+        updated_at=bindparam("at"),
+    )
+)
+
+
+async def mark_open(
+    *, session: AsyncSession, ticket_id: int, channel_id: int, summary_message_id: int, at: datetime
+) -> bool:
+    """Compare-and-set `opening` → `open` with the ticket's channel; False when someone else moved it first."""
+    params = {"ticket": ticket_id, "channel": channel_id, "summary": summary_message_id, "at": at}
+    result = await session.execute(_MARK_OPEN, params)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | None, expected: int | None) -> bool:
     buyer = Ticket.buyer_id.is_(None) if expected is None else Ticket.buyer_id == expected  # type: ignore[union-attr]
     result = await session.execute(
@@ -200,16 +225,21 @@ async def guild_config(*, session: AsyncSession, guild_id: int) -> GuildConfig |
 # ---- orders, as a ticket request finds them ----------------------------------------------------
 
 
+# Built once, not per call: `/guarantee open` runs it every time, and building a statement costs
+# about as much as running it.
+_ORDERS_FOR_GIG = (
+    select(Order, Ticket, _ESCROWS.c.state)
+    .outerjoin(Ticket, Ticket.order_id == Order.id)  # type: ignore[arg-type]
+    .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Order.id)
+    .where(Order.gig_key == bindparam("gig_key"))  # type: ignore[arg-type]
+    .order_by(Order.agreed_at)  # type: ignore[arg-type]
+)
+
+
 async def orders_for_gig(*, session: AsyncSession, gig_key: str) -> list[tuple[Order, Ticket | None, str | None]]:
     """The gig's orders, oldest agreement first, each with its ticket and escrow state (or None), in one query."""
-    query = (
-        select(Order, Ticket, _ESCROWS.c.state)
-        .outerjoin(Ticket, Ticket.order_id == Order.id)  # type: ignore[arg-type]
-        .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Order.id)
-        .where(Order.gig_key == gig_key)  # type: ignore[arg-type]
-        .order_by(Order.agreed_at)  # type: ignore[arg-type]
-    )
-    return [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]
+    rows = (await session.execute(_ORDERS_FOR_GIG, {"gig_key": gig_key})).all()
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> Sequence[Order]:
