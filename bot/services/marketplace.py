@@ -7,6 +7,8 @@ the stored copy with the same ones, so what was accepted is exactly what is appl
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -19,6 +21,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 
 from bot.services.links import LinkError, parse_gig_link
 
@@ -28,9 +31,15 @@ _AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?", re.ASCII)
 # 15 significant digits survive SQLite's floating-point NUMERIC storage exactly.
 MAX_AMOUNT = Decimal("9999999999999.99")
 _NUMBER = re.compile(r"\s*[+-]?[0-9]+(?:\.[0-9]*)?\s*", re.ASCII)
-# Control characters other than tab and newlines: PostgreSQL cannot even store NUL in text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# No control characters other than tab and newlines (PostgreSQL cannot even store NUL in text).
+# A `pattern` constraint runs inside pydantic-core (Rust), unlike a Python validator per field.
+_CONTROL_FREE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_PATTERN_MESSAGES = {_CONTROL_FREE: "must not contain control characters"}
 _ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+# The everyday shape of a link: http(s), a plain host name, no port, user or whitespace. Every
+# such link is one `parse_gig_link` accepts (tests/services/test_marketplace_schema.py checks
+# that); anything else takes the full parse.
+_PLAIN_LINK = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?:[/?#][^\s\\]*)?", re.ASCII | re.IGNORECASE)
 
 
 def _iso_text(value: Any) -> Any:
@@ -46,20 +55,16 @@ OrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # An address the marketplace registered: one @, no spaces, a dotted domain. (A full RFC 5322 parse
 # costs more than all the rest of the request; the sender is authenticated and the value is
 # only ever compared, case-insensitively, with what a user types.)
-Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Email = Annotated[
+    str, Field(max_length=320, pattern=r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s.\x00-\x1f\x7f]+(\.[^@\s.\x00-\x1f\x7f]+)+$")
+]
+Text = Annotated[str, Field(min_length=1, max_length=4000, pattern=_CONTROL_FREE)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=_CONTROL_FREE)]
+Link = Annotated[str, Field(min_length=1, max_length=2000, pattern=_CONTROL_FREE)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_control_characters(cls, value: Any) -> Any:
-        if isinstance(value, str) and _CONTROL.search(value):
-            raise ValueError("must not contain control characters")
-        return value
 
 
 class PartyData(_Model):
@@ -70,8 +75,8 @@ class PartyData(_Model):
 
 class TermsData(_Model):
     order_id: OrderId
-    gig_url: Annotated[str, Field(min_length=1, max_length=2000)]
-    conversation_url: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    gig_url: Link
+    conversation_url: Link | None = None
     seller: PartyData
     buyer: PartyData
     amount: Annotated[str, Field(min_length=1, max_length=32)]
@@ -83,7 +88,7 @@ class TermsData(_Model):
     @field_validator("gig_url", "conversation_url")
     @classmethod
     def _link(cls, value: str | None) -> str | None:
-        if value is not None:
+        if value is not None and not _PLAIN_LINK.fullmatch(value):
             try:
                 parse_gig_link(value)
             except LinkError as exc:
@@ -131,18 +136,17 @@ KnownType = Literal["order.agreed", "order.updated", "order.delivered", "order.c
 
 
 class Envelope(_Model):
-    type: Annotated[str, Field(min_length=1, max_length=64)]
+    type: Annotated[str, Field(min_length=1, max_length=64, pattern=_CONTROL_FREE)]
     timestamp: IsoDatetime
     data: dict[str, Any]
 
 
-class MarketplaceEvent(BaseModel):
+@dataclass(frozen=True, slots=True)
+class MarketplaceEvent:
     """A validated event: the envelope plus its typed data (None for an unknown type)."""
 
-    model_config = ConfigDict(frozen=True)
-
     type: str
-    timestamp: AwareDatetime
+    timestamp: datetime
     data: EventData | None
     raw_order_id: str | None = None
 
@@ -171,14 +175,44 @@ def parse_amount(value: str) -> Decimal:
     return amount
 
 
+def _message(error: ErrorDetails) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        known = _PATTERN_MESSAGES.get(str(error.get("ctx", {}).get("pattern")))
+        if known is not None:
+            return known
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def _fields(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     return [
         {
             "field": prefix + ".".join(str(part) for part in error["loc"]) if error["loc"] else prefix.rstrip("."),
-            "message": str(error["msg"]).removeprefix("Value error, "),
+            "message": _message(error),
         }
         for error in exc.errors(include_url=False)
     ]
+
+
+class NotJsonError(ValueError):
+    """The body is not a JSON document."""
+
+
+_NOT_JSON = frozenset({"json_invalid", "string_unicode"})  # pydantic-core's error types for the input itself
+
+
+def parse_event_json(body: str | bytes) -> MarketplaceEvent:
+    """Parse and validate an event body in one pass of pydantic-core's JSON parser.
+
+    The webhook and the processor both use this, so what was accepted is exactly what is
+    applied. Raises `NotJsonError`, or `PayloadError` naming every bad field.
+    """
+    try:
+        envelope = Envelope.model_validate_json(body)
+    except ValidationError as exc:
+        if any(error["type"] in _NOT_JSON for error in exc.errors(include_url=False)):
+            raise NotJsonError("the body is not valid JSON") from None
+        raise PayloadError(_fields(exc)) from None
+    return _typed(envelope)
 
 
 def parse_event(document: Any) -> MarketplaceEvent:
@@ -187,6 +221,10 @@ def parse_event(document: Any) -> MarketplaceEvent:
         envelope = Envelope.model_validate(document)
     except ValidationError as exc:
         raise PayloadError(_fields(exc)) from None
+    return _typed(envelope)
+
+
+def _typed(envelope: Envelope) -> MarketplaceEvent:
     model = DATA_MODELS.get(envelope.type)
     if model is None:
         order_id = envelope.data.get("order_id")

@@ -9,7 +9,6 @@ LOCKED` hands each event to exactly one of them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
-from bot.services.marketplace import parse_event
+from bot.services.marketplace import parse_event_json
 from bot.services.orders import AppliedEvent, OrderBook, Outcome
 from bot.services.worker import PollingWorker
 
@@ -29,8 +28,10 @@ MAX_ATTEMPTS = 8
 POLL_SECONDS = 5.0
 BATCH = 64
 # While webhooks are arriving, acknowledging them comes first: processing waits for a quiet
-# moment, but never longer than this per event, so it always makes progress.
-MAX_DEFER_SECONDS = 0.25
+# moment, but never longer than this per event, so it always makes progress. (On SQLite an
+# event's transaction holds the only write lock while its statements wait their turn on the
+# busy event loop — tens of milliseconds in which no webhook can be stored.)
+MAX_DEFER_SECONDS = 2.0
 QUIET_CHECK_SECONDS = 0.01
 
 
@@ -52,10 +53,12 @@ class EventProcessor(PollingWorker):
         *,
         poll_seconds: float = POLL_SECONDS,
         busy: Callable[[], bool] = lambda: False,
+        max_defer_seconds: float = MAX_DEFER_SECONDS,
     ) -> None:
         super().__init__(poll_seconds=poll_seconds)
         self._sessions = sessions
         self._busy = busy
+        self._max_defer_seconds = max_defer_seconds
         self._orders = orders
         self._after_commit: list[AfterCommit] = []
 
@@ -87,7 +90,7 @@ class EventProcessor(PollingWorker):
 
     async def _wait_for_quiet(self) -> None:
         waited = 0.0
-        while self._busy() and waited < MAX_DEFER_SECONDS:
+        while self._busy() and waited < self._max_defer_seconds:
             await asyncio.sleep(QUIET_CHECK_SECONDS)
             waited += QUIET_CHECK_SECONDS
 
@@ -110,7 +113,7 @@ class EventProcessor(PollingWorker):
         return True
 
     async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:
-        event = parse_event(json.loads(stored.body))
+        event = parse_event_json(stored.body)
         applied = await self._orders.apply(session, event, stored.webhook_id)
         stored.attempts += 1
         stored.last_error = None

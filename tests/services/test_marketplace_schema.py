@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.services.marketplace import (
+    _PLAIN_LINK,
     MAX_AMOUNT,
     CancelledData,
     DeliveredData,
+    NotJsonError,
     PayloadError,
     TermsData,
     parse_amount,
     parse_event,
+    parse_event_json,
+    parse_gig_link,
 )
 from tests.webhooks.events import agreed, event, terms
 
@@ -74,3 +82,63 @@ def test_parse_amount(text: str, value: Decimal) -> None:
 def test_parse_amount_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_amount(text)
+
+
+link_text = st.text(st.sampled_from("abcXYZ09-._~:/?#[]@!$&'()*+,;=% \\\t\u00e9\u0661"), max_size=40)
+
+
+@given(scheme=st.sampled_from(["http://", "https://", "HTTPS://", "ftp://", ""]), rest=link_text)
+def test_the_plain_link_shortcut_only_takes_links_the_full_parse_accepts(scheme: str, rest: str) -> None:
+    value = scheme + rest
+    if _PLAIN_LINK.fullmatch(value):
+        assert parse_gig_link(value).host
+        assert value.lower().startswith(("http://", "https://"))
+
+
+@pytest.mark.parametrize(
+    "link, accepted",
+    [
+        ("https://opentaskai.com/gigs/1", True),
+        ("http://opentaskai.com:8080/gigs/1?x=1#y", True),  # a port takes the full parse, and passes
+        ("https://user@opentaskai.com/gigs/1", True),
+        ("https://opentaskai.com:99999/gigs/1", False),  # so does a bad port, and fails
+        ("https:///gigs/1", False),
+        ("ftp://opentaskai.com/gigs/1", False),
+        ("opentaskai.com/gigs/1", False),
+        ("https://opentaskai.com/gigs 1", False),
+    ],
+)
+def test_gig_links(link: str, accepted: bool) -> None:
+    if accepted:
+        assert parse_event(agreed("o1", gig_url=link)).data is not None
+    else:
+        with pytest.raises(PayloadError) as caught:
+            parse_event(agreed("o1", gig_url=link))
+        assert [f["field"] for f in caught.value.fields] == ["data.gig_url"]
+
+
+def test_control_characters_are_named_as_such() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_event(agreed("o1", deliverables="logo\u0007"))
+    assert caught.value.fields == [{"field": "data.deliverables", "message": "must not contain control characters"}]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [agreed("o1"), event("order.delivered", {"order_id": "o1", "delivered_at": "2026-11-26T10:00:00Z"})],
+)
+def test_json_and_decoded_parses_agree(document: dict[str, Any]) -> None:
+    assert parse_event_json(json.dumps(document)) == parse_event(document)
+    assert parse_event_json(json.dumps(document).encode()) == parse_event(document)
+
+
+@pytest.mark.parametrize("body", ["", "{", "[" * 5000, '{"type": "order.agreed",}', "\ud800", '"\\ud800"'])
+def test_not_json(body: str) -> None:
+    with pytest.raises(NotJsonError):
+        parse_event_json(body)
+
+
+def test_json_that_breaks_the_schema_names_the_fields() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_event_json(json.dumps({"type": "order.agreed", "timestamp": 1700000000, "data": {}}))
+    assert "timestamp" in {f["field"] for f in caught.value.fields}
