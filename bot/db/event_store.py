@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
 
 from sqlalchemy.dialects import postgresql
@@ -75,12 +76,19 @@ class SqlAlchemyEventStore:
 
 
 class SqliteEventStore:
-    """A private `sqlite3` connection on a single thread, with the engine's pragmas."""
+    """A private `sqlite3` connection on a single thread, with the engine's pragmas.
 
-    _SQL = (
-        f"INSERT INTO webhook_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-        "ON CONFLICT (webhook_id) DO NOTHING"
-    )
+    A batch is one multi-row `INSERT` run in autocommit mode: one statement is one
+    transaction, committed (and, with `synchronous=FULL`, synced) before `execute` returns.
+    One statement per batch, not one per event, because the `sqlite3` module releases the GIL
+    around every step and must win it back from the busy event loop thread each time. Only a
+    batch holding an id that is already stored (a redelivery) fails as a whole and is run
+    again as `INSERT … ON CONFLICT DO NOTHING RETURNING`, one step per new row.
+    """
+
+    _INSERT = f"INSERT INTO webhook_events ({', '.join(_COLUMNS)}) VALUES "
+    _ROW = f"({', '.join('?' * len(_COLUMNS))})"
+    _SKIP_STORED = " ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id"
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -90,32 +98,38 @@ class SqliteEventStore:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             connection = sqlite3.connect(
-                self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                self._path,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=32,
             )
             sqlite_pragmas(connection, None)
             self._connection = connection
         return self._connection
 
+    @classmethod
+    @lru_cache(maxsize=64)
+    def _statement(cls, rows: int, *, skip_stored: bool) -> str:
+        return cls._INSERT + ", ".join([cls._ROW] * rows) + (cls._SKIP_STORED if skip_stored else "")
+
     def _insert(self, events: Sequence[IncomingEvent]) -> set[str]:
+        if not events:
+            return set()
+        pending = EventStatus.PENDING.value
+        parameters: list[object] = []
+        for event in events:
+            # Same text form as SQLAlchemy's SQLite DATETIME, in UTC (see UTCDateTime).
+            received = event.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            parameters += (event.webhook_id, event.type, event.order_id, event.body, received, pending, 0)
         connection = self._connect()
-        inserted: set[str] = set()
-        connection.execute("BEGIN IMMEDIATE")
         try:
-            for event in events:
-                # Same text form as SQLAlchemy's SQLite DATETIME, in UTC (see UTCDateTime).
-                received = event.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-                cursor = connection.execute(
-                    self._SQL,
-                    (event.webhook_id, event.type, event.order_id, event.body, received, EventStatus.PENDING.value, 0),
-                )
-                if cursor.rowcount == 1:
-                    inserted.add(event.webhook_id)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        return inserted
+            connection.execute(self._statement(len(events), skip_stored=False), parameters)
+        except sqlite3.IntegrityError:
+            # Some id is stored already: nothing of this statement was written; skip the stored ones.
+            cursor = connection.execute(self._statement(len(events), skip_stored=True), parameters)
+            return {row[0] for row in cursor.fetchall()}
+        return {event.webhook_id for event in events}
 
     async def insert_new(self, events: Sequence[IncomingEvent]) -> set[str]:
         if self._executor is None:

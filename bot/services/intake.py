@@ -33,6 +33,11 @@ class StorageUnavailable(Exception):
 _Waiter = tuple[IncomingEvent, "asyncio.Future[bool]"]
 
 
+def _give_up(future: asyncio.Future[bool], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(StorageUnavailable(f"not stored within {timeout:g} s"))
+
+
 class EventIntake:
     """Stores events in batches; `store` returns True for a new event, False for a duplicate."""
 
@@ -44,14 +49,15 @@ class EventIntake:
         self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._last_batch_at = float("-inf")
+        self._writing = False
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
     def busy(self) -> bool:
-        """True while events are arriving: something is queued or a batch ended a moment ago."""
-        return not self._queue.empty() or time.monotonic() - self._last_batch_at < BUSY_WINDOW_SECONDS
+        """True while events are arriving: something is queued, being written, or a batch ended a moment ago."""
+        return self._writing or not self._queue.empty() or time.monotonic() - self._last_batch_at < BUSY_WINDOW_SECONDS
 
     def start(self) -> None:
         if self._task is None:
@@ -67,21 +73,35 @@ class EventIntake:
             self._task = None
         await self._store.close()
 
-    async def store(self, event: IncomingEvent) -> bool:
+    async def store(self, event: IncomingEvent, *, within: float | None = None) -> bool:
+        """Wait until the event is stored; `StorageUnavailable` if it cannot be, or not `within` seconds.
+
+        An event refused for taking too long may still be stored afterwards: its sender retries and
+        is then told it is a duplicate.
+        """
         if not self.running:
             raise StorageUnavailable("the event writer is not running")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        # A timer on the future, not asyncio.timeout(): this runs for every request.
+        timer = None if within is None else loop.call_later(within, _give_up, future, within)
         self._queue.put_nowait((event, future))
-        return await future
+        try:
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._writing = True
             try:
                 await self._write(batch)
             finally:
+                self._writing = False
                 self._last_batch_at = time.monotonic()
                 for _ in batch:
                     self._queue.task_done()

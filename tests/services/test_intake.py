@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.services.intake import EventIntake, IncomingEvent, StorageUnavailable
+from bot.services.intake import BUSY_WINDOW_SECONDS, EventIntake, IncomingEvent, StorageUnavailable
 from tests.webhooks.conftest import count_events, stored
 from tests.webhooks.events import agreed, dumps
 
@@ -95,3 +96,57 @@ async def test_two_receivers_on_one_database_store_each_id_once(database_url: st
     new_per_id = [results[2 * i] + results[2 * i + 1] for i in range(len(ids))]
     assert new_per_id == [1] * len(ids)
     assert await count_events(engine) == len(ids)
+
+
+class _StuckStore:
+    """An event store whose database never answers until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.writing = asyncio.Event()
+
+    async def insert_new(self, events: Sequence[IncomingEvent]) -> set[str]:
+        self.writing.set()
+        await self.release.wait()
+        return {event.webhook_id for event in events}
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_store_that_does_not_answer_in_time_is_reported_unavailable(engine: AsyncEngine) -> None:
+    store = _StuckStore()
+    intake = EventIntake(engine, store=store)
+    intake.start()
+    try:
+        with pytest.raises(StorageUnavailable, match=r"not stored within 0\.05 s"):
+            await intake.store(incoming("slow"), within=0.05)
+        store.release.set()
+        # Stored after all: a retry of the same event is a duplicate, never lost.
+        assert await intake.store(incoming("slow"), within=1) in (True, False)
+        assert await intake.store(incoming("quick", "o2"), within=1) is True
+    finally:
+        store.release.set()
+        await intake.close()
+
+
+async def test_busy_while_a_batch_is_being_written(engine: AsyncEngine) -> None:
+    # The processor yields to ingest while busy() is true; a batch stuck on the database lock is
+    # ingest too (it used to look idle, so processing took the lock and kept ingest waiting).
+    store = _StuckStore()
+    intake = EventIntake(engine, store=store)
+    intake.start()
+    try:
+        assert not intake.busy()
+        waiting = asyncio.create_task(intake.store(incoming("m1")))
+        await store.writing.wait()
+        await asyncio.sleep(BUSY_WINDOW_SECONDS * 2)
+        assert intake.busy()
+        store.release.set()
+        assert await waiting is True
+        assert intake.busy()  # a batch ended a moment ago: more may be on the way
+        await asyncio.sleep(BUSY_WINDOW_SECONDS * 2)
+        assert not intake.busy()
+    finally:
+        store.release.set()
+        await intake.close()

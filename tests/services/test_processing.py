@@ -280,3 +280,25 @@ async def test_two_processors_do_not_strand_an_early_cancellation(sessions: Sess
     current = await order(sessions, "o1")
     assert current is not None and current.cancel_reason == "gone"
     assert (await event_row(sessions, "c")).status == EventStatus.PROCESSED
+
+
+async def test_processing_waits_for_a_quiet_moment_while_webhooks_arrive(sessions: Sessions) -> None:
+    busy = True
+    processor = EventProcessor(sessions, OrderBook(), busy=lambda: busy, max_defer_seconds=60)
+    await store(sessions, "m1", agreed("o1"))
+    working = asyncio.create_task(processor.process_due())
+    await asyncio.sleep(0.2)
+    assert not working.done()
+    assert (await event_row(sessions, "m1")).status == EventStatus.PENDING
+    busy = False
+    async with asyncio.timeout(5):
+        assert await working == 1
+    assert (await event_row(sessions, "m1")).status == EventStatus.PROCESSED
+
+
+async def test_processing_still_progresses_under_endless_webhooks(sessions: Sessions) -> None:
+    processor = EventProcessor(sessions, OrderBook(), busy=lambda: True, max_defer_seconds=0.1)
+    await store(sessions, "m1", agreed("o1"))
+    await store(sessions, "m2", agreed("o2"))
+    async with asyncio.timeout(5):
+        assert await processor.process_due() == 2
