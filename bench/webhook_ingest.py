@@ -5,7 +5,9 @@ handler, with the same load generator in the same run.
 
 Load: wrk (Debian package `wrk`), one thread, 32 connections, posting distinct signed
 `order.agreed` events (pre-signed, so the load generator does no crypto). Prints req/s and
-p50/p99 latency for both, the ratio, and checks that every acknowledged event is stored.
+p50/p99 latency for both, the ratio, and checks that every acknowledged event is stored. A
+third server in the same run (`_validating_server.py`) verifies and validates without storing:
+the ceiling for checking events in-process, printed as its own ratio.
 """
 
 from __future__ import annotations
@@ -172,10 +174,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         script = lua_script(args.events, directory)
-        bare_port, app_port = free_port(), free_port()
+        bare_port, checks_port, app_port = free_port(), free_port(), free_port()
         env = os.environ | {"BENCH_CWD": str(ROOT)}
         bare = measure(
             "bare", [sys.executable, str(ROOT / "bench/_bare_server.py"), str(bare_port)], env, bare_port, script, args
+        )
+        checking = measure(
+            "checks",
+            [sys.executable, str(ROOT / "bench/_validating_server.py"), str(checks_port)],
+            env | {"MARKETPLACE_WEBHOOK_SECRETS": SECRET, "PYTHONPATH": str(ROOT)},
+            checks_port,
+            script,
+            args,
         )
         database = directory / "guarantor.db"
         app_env = env | {
@@ -196,6 +206,10 @@ def main() -> None:
         print(
             f"     ratio: {ratio:.2f} of bare aiohttp (target >= {TARGET_RATIO})   "
             f"p99 {app['p99']:.2f} ms (target < {TARGET_P99_MS} ms)"
+        )
+        print(
+            f"    checks: {checking['rps'] / bare['rps']:.2f} of bare aiohttp for verifying and validating alone "
+            "(no storage): the ceiling for any receiver that checks events in-process"
         )
         print(
             f"durability: {acknowledged} acknowledged with 202, {stored} stored "
