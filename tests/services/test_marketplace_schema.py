@@ -125,11 +125,37 @@ def test_control_characters_are_named_as_such() -> None:
 
 @pytest.mark.parametrize(
     "document",
-    [agreed("o1"), event("order.delivered", {"order_id": "o1", "delivered_at": "2026-11-26T10:00:00Z"})],
+    [
+        agreed("o1"),
+        event("order.updated", terms("o1")),
+        event("order.delivered", {"order_id": "o1", "delivered_at": "2026-11-26T10:00:00Z", "note": " done "}),
+        event("order.completed", {"order_id": "o1", "completed_at": "2026-11-27T10:00:00+02:00"}),
+        event("order.cancelled", {"order_id": "o1"}),
+        event(" order.agreed ", terms("o1")),  # padded type: not the one-pass shape, same answer
+        event("order.renamed", {"order_id": "o9"}),
+    ],
 )
 def test_json_and_decoded_parses_agree(document: dict[str, Any]) -> None:
     assert parse_event_json(json.dumps(document)) == parse_event(document)
     assert parse_event_json(json.dumps(document).encode()) == parse_event(document)
+
+
+@given(
+    kind=st.sampled_from(["order.agreed", "order.delivered", "order.cancelled", "order.other"]),
+    field=st.sampled_from(["order_id", "amount", "delivered_at", "reason", "seller", "gig_url"]),
+    value=st.one_of(st.none(), st.integers(), st.text(max_size=12), st.just("2026-11-26T10:00:00Z")),
+)
+def test_json_and_decoded_parses_agree_on_bad_events_too(kind: str, field: str, value: Any) -> None:
+    base = terms("o1") if kind == "order.agreed" else {"order_id": "o1", "delivered_at": "2026-11-26T10:00:00Z"}
+    document = event(kind, {**base, field: value})
+
+    def outcome(parse: Any, argument: Any) -> Any:
+        try:
+            return parse(argument)
+        except PayloadError as exc:
+            return exc.fields
+
+    assert outcome(parse_event_json, json.dumps(document)) == outcome(parse_event, document)
 
 
 @pytest.mark.parametrize("body", ["", "{", "[" * 5000, '{"type": "order.agreed",}', "\ud800", '"\\ud800"'])
