@@ -113,33 +113,41 @@ class TicketService:
     ) -> OpenResult:
         link = check_gig_link(gig_link, self._host)
         claimed: Ticket | None = None
-        async with self._sessions() as session:
-            found = await self._find_order(session, link, email)
-            if found is None:
-                async with self._writing():
-                    request = await requests.keep_pending(
-                        session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
-                        email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
-                    )  # fmt: skip
-                    await session.commit()
-                return OpenResult(OpenStatus.PENDING, expires_at=request.expires_at)
-            order, ticket, escrow_state = found
-            order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
-            if ticket is None:  # the usual case: claim the row in the same transaction as the read
-                claimed = Ticket(
-                    order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
-                )
-                session.add(claimed)
-                try:
+        reserved = False
+        try:
+            async with self._sessions() as session:
+                found = await self._find_order(session, link, email)
+                if found is None:
                     async with self._writing():
-                        await session.commit()  # `order_id` is UNIQUE: a racing open fails here
-                except IntegrityError:
-                    claimed = None
-        if claimed is None and ticket is None:
+                        request = await requests.keep_pending(
+                            session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
+                            email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
+                        )  # fmt: skip
+                        await session.commit()
+                    return OpenResult(OpenStatus.PENDING, expires_at=request.expires_at)
+                order, ticket, escrow_state = found
+                order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
+                if ticket is None:  # the usual case: claim the row in the same transaction as the read
+                    claimed = Ticket(
+                        order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
+                    )
+                    session.add(claimed)
+                    try:
+                        async with self._writing():
+                            await session.commit()  # `order_id` is UNIQUE: a racing open fails here
+                    except IntegrityError:
+                        claimed = None
+                    else:  # in flight from the commit on (no await between): another open waits for us
+                        reserved = self._reserve(order_id)
+            if claimed is not None:
+                if not reserved:
+                    return OpenResult(OpenStatus.OPENING, order_id)
+                return await self._open_channel(claimed, order, escrow_state)
+        finally:
+            if reserved:
+                self._inflight.discard(order_id)
+        if ticket is None:
             return await self._raced(order_id)
-        if claimed is not None:
-            return await self._make_channel(claimed, order, escrow_state)
-        assert ticket is not None
         existing = await self._existing(ticket)
         if existing is not None:
             return existing
@@ -209,20 +217,34 @@ class TicketService:
             raise ConflictError("That ticket is no longer being opened; run `/guarantee open` again.")
         return await self._make_channel(*found)
 
+    def _reserve(self, order_id: str) -> bool:
+        """Mark the order's channel as being made here; False when it already is (or no bot is connected)."""
+        if self._opener is None or order_id in self._inflight:
+            return False
+        self._inflight.add(order_id)
+        return True
+
     async def _make_channel(self, ticket: Ticket, order: Order, escrow_state: str | None) -> OpenResult:
-        """Make the channel of a ticket just read (or claimed) in `opening`, and mark it open."""
-        ticket_id = int(ticket.id or 0)
-        if self._opener is None or ticket.order_id in self._inflight:
+        """Make the channel of a ticket just read in `opening`, unless that is under way already."""
+        if not self._reserve(ticket.order_id):
             return OpenResult(OpenStatus.OPENING, ticket.order_id)
-        self._inflight.add(ticket.order_id)
+        try:
+            return await self._open_channel(ticket, order, escrow_state)
+        finally:
+            self._inflight.discard(ticket.order_id)
+
+    async def _open_channel(self, ticket: Ticket, order: Order, escrow_state: str | None) -> OpenResult:
+        """Make the channel and mark the ticket open; the caller reserved the order (`_reserve`) until then."""
+        opener = self._opener
+        if opener is None:
+            return OpenResult(OpenStatus.OPENING, ticket.order_id)
         try:
             card = TicketCard(ticket, order, checks_passed(order), escrow_state)
-            channel = await self._opener.create_channel(card)
+            channel = await opener.create_channel(card)
         except GuaranteeError:
             await self._abandon(ticket)
             raise
-        finally:
-            self._inflight.discard(ticket.order_id)
+        ticket_id = int(ticket.id or 0)
         async with self._sessions() as session:
             await session.connection()  # before the writer's turn (see `_writing`)
             async with self._writing():

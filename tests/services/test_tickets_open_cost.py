@@ -6,14 +6,15 @@ point at the winner's ticket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.db.models import Ticket
 from bot.db.repos import tickets as repo
 from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
@@ -166,3 +167,36 @@ async def test_on_sqlite_concurrent_opens_write_one_at_a_time(engine, sessions, 
         event.remove(engine.sync_engine, "rollback", on_end)
     assert [r.status for r in results] == [OpenStatus.OPENED] * 20
     assert most == 1
+
+
+async def test_an_open_running_while_the_claimer_closes_its_session_makes_no_second_channel(engine, opener):
+    """The claimer marks the order in flight as its commit returns, before any await: an open of the
+    same order that runs in between (here: while the claimer's session closes) answers "opening"."""
+    during_close: list[Callable[[], Awaitable[Any]]] = []
+
+    class ClosingSlowly(AsyncSession):
+        async def commit(self) -> None:
+            claiming = any(isinstance(row, Ticket) for row in self.new)
+            await super().commit()
+            self.info["claimed"] = claiming
+
+        async def close(self) -> None:
+            if self.info.pop("claimed", False) and during_close:
+                await during_close.pop()()
+            await super().close()
+
+    sessions = async_sessionmaker(engine, class_=ClosingSlowly, expire_on_commit=False)
+    service = TicketService(sessions, marketplace_host="opentaskai.com", pending_hours=72)
+    service.attach(opener)
+    book = OrderBook()
+    book.add_hook(service.on_order_event)
+    await agree(sessions, EventProcessor(sessions, book))
+    second: list[Any] = []
+
+    async def open_second() -> None:
+        second.append(await open_(service, user_id=8))
+
+    during_close.append(open_second)
+    first = await open_(service, user_id=7)
+    assert (first.status, second[0].status) == (OpenStatus.OPENED, OpenStatus.OPENING)
+    assert len(opener.cards) == 1
