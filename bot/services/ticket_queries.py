@@ -110,24 +110,22 @@ class TicketQueries:
         ticket_states = [s for s in TicketState if s.value == wanted] or list(LIVE_TICKETS)
         if wanted is not None and wanted not in {s.value for s in TicketState} and wanted not in ESCROW_STATES:
             raise UnknownStateError(wanted)
+        escrow_state = wanted if wanted in ESCROW_STATES else None
         async with self._sessions() as session:
-            if wanted in ESCROW_STATES:
-                rows = await repo.queue(session=session, guild_id=guild_id, states=ticket_states, limit=1000)
-                escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
-                rows = [(t, o) for t, o in rows if escrow.get(t.order_id) == wanted]
-                total = len(rows)
-                pages = max(1, math.ceil(total / PAGE_SIZE))
-                page = min(max(page, 1), pages)
-                rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-            else:
-                total = await repo.queue_size(session=session, guild_id=guild_id, states=ticket_states)
-                pages = max(1, math.ceil(total / PAGE_SIZE))
-                page = min(max(page, 1), pages)
-                offset = (page - 1) * PAGE_SIZE
-                rows = await repo.queue(
-                    session=session, guild_id=guild_id, states=ticket_states, limit=PAGE_SIZE, offset=offset
-                )
-                escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
+            total = await repo.queue_size(
+                session=session, guild_id=guild_id, states=ticket_states, escrow_state=escrow_state
+            )
+            pages = max(1, math.ceil(total / PAGE_SIZE))
+            page = min(max(page, 1), pages)
+            rows = await repo.queue(
+                session=session,
+                guild_id=guild_id,
+                states=ticket_states,
+                limit=PAGE_SIZE,
+                offset=(page - 1) * PAGE_SIZE,
+                escrow_state=escrow_state,
+            )
+            escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
         items = [TicketSummary(t, o, escrow.get(t.order_id)) for t, o in rows]
         return QueuePage(items, page, pages, total)
 

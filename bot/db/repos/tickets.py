@@ -46,20 +46,34 @@ async def for_user(*, session: AsyncSession, user_id: int, limit: int) -> Sequen
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 
+_ESCROWS = table("escrows", column("order_id"), column("state"))
+
+
 def _in_queue(guild_id: int, states: Sequence[TicketState]) -> ColumnElement[bool]:
     return and_(Ticket.guild_id == guild_id, Ticket.state.in_([s.value for s in states]))  # type: ignore[arg-type,attr-defined]
 
 
-async def queue_size(*, session: AsyncSession, guild_id: int, states: Sequence[TicketState]) -> int:
-    """How many of a guild's tickets are in these states (served by `ix_tickets_queue` alone)."""
+async def queue_size(
+    *, session: AsyncSession, guild_id: int, states: Sequence[TicketState], escrow_state: str | None = None
+) -> int:
+    """How many of a guild's tickets are in these states (and, if given, whose escrow is in `escrow_state`)."""
     query = select(func.count()).select_from(Ticket).where(_in_queue(guild_id, states))
+    if escrow_state is not None:
+        query = query.join(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id).where(_ESCROWS.c.state == escrow_state)
     return int(await session.scalar(query) or 0)
 
 
 async def queue(
-    *, session: AsyncSession, guild_id: int, states: Sequence[TicketState], limit: int, offset: int = 0
+    *,
+    session: AsyncSession,
+    guild_id: int,
+    states: Sequence[TicketState],
+    limit: int,
+    offset: int = 0,
+    escrow_state: str | None = None,
 ) -> Sequence[tuple[Ticket, Order]]:
-    """A page of a guild's tickets: unclaimed first, then oldest first (ties by id).
+    """A page of a guild's tickets: unclaimed first, then oldest first (ties by id); with `escrow_state`,
+    only tickets whose escrow is in that state.
 
     The page's ticket ids are picked from `tickets` alone, then joined to their orders: only the page's
     orders are read, not every queued one before the sort. The states are rendered as literals, in
@@ -68,17 +82,13 @@ async def queue(
     bound parameter; PostgreSQL cannot prove one for a generic plan)."""
     order = (col(Ticket.claimed_by).is_not(None), col(Ticket.created_at), col(Ticket.id))
     values = [s.value for s in TicketState if s in states]
-    page = (
-        select(col(Ticket.id))
-        .where(
-            col(Ticket.guild_id) == guild_id,
-            col(Ticket.state).in_(bindparam("queue_states", values, expanding=True, literal_execute=True)),
-        )
-        .order_by(*order)
-        .limit(limit)
-        .offset(offset)
-        .subquery()
+    ids = select(col(Ticket.id)).where(
+        col(Ticket.guild_id) == guild_id,
+        col(Ticket.state).in_(bindparam("queue_states", values, expanding=True, literal_execute=True)),
     )
+    if escrow_state is not None:
+        ids = ids.join(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id).where(_ESCROWS.c.state == escrow_state)
+    page = ids.order_by(*order).limit(limit).offset(offset).subquery()
     query = (
         select(Ticket, Order)
         .join(page, page.c.id == Ticket.id)
@@ -144,7 +154,6 @@ async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[
 
 
 # The escrow feature's table, as far as a ticket reads it (its state, shown on the ticket's card).
-_ESCROWS = table("escrows", column("order_id"), column("state"))
 
 
 async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order, str | None] | None:
