@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from bot.client import GuarantorBot, create_bot
 from bot.logs import configure_logging
-from bot.runtime import Runtime
+from bot.runtime import Runtime, freeze_heap
 from bot.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("guarantor")
@@ -113,6 +113,7 @@ async def serve(settings: Settings) -> None:
     if settings.discord_token is None:
         runtime = Runtime(settings)
         await runtime.start()
+        _settle()
         log.warning(WEBHOOK_ONLY_NOTICE)
         try:
             await stop.wait()
@@ -126,8 +127,13 @@ async def serve(settings: Settings) -> None:
         # marketplace must never be turned away because of Discord. (The bot's setup_hook
         # would start the runtime too; a second start does nothing.)
         await bot.runtime.start()
+        _settle()
         await _connect_until_stopped(bot, settings.discord_token.get_secret_value(), stop)
         log.info("shutting down")
+
+
+def _settle() -> None:
+    log.info("started; %d objects left out of garbage collection", freeze_heap())
 
 
 async def _connect_until_stopped(bot: GuarantorBot, token: str, stop: asyncio.Event) -> None:

@@ -7,7 +7,7 @@ import logging
 import discord
 from discord.ext import commands
 
-from bot.runtime import Runtime
+from bot.runtime import Runtime, freeze_heap
 from bot.settings import Settings
 from bot.tree import GuarantorTree
 
@@ -39,6 +39,12 @@ class GuarantorBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d slash commands to guild %s", len(synced), guild_id)
+
+    async def on_ready(self) -> None:
+        frozen = freeze_heap()  # the guild cache is filled now
+        log.info(
+            "ready as %s in %d guild(s); %d objects left out of garbage collection", self.user, len(self.guilds), frozen
+        )
 
     async def close(self) -> None:
         try:

@@ -8,9 +8,10 @@ PostgreSQL test sessions at once."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,15 @@ async def _migrate_fresh(url: str) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_heap() -> Iterator[None]:
+    """A test that freezes the heap (`bot.runtime.freeze_heap`) gives its objects back to the
+    collector when it ends: this process runs hundreds of bots."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

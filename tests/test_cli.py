@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.__main__ import cli
+from bot.client import create_bot
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.runtime import Runtime
 from bot.services.orders import OrderBook
@@ -116,6 +118,16 @@ async def test_orders_show_reports_escrow_ticket_and_callbacks(settings) -> None
     assert report["escrow"]["state"] == "awaiting_funding"
     assert "ticket" not in report  # no ticket opened yet
     assert report["callbacks"] == []
+
+
+async def test_the_bot_freezes_its_heap_again_once_discord_is_ready(settings) -> None:
+    bot = create_bot(settings)
+    try:
+        gc.unfreeze()
+        await bot.on_ready()  # discord.py calls it once the guild cache is filled
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        await bot.runtime.engine.dispose()
 
 
 async def test_health_is_degraded_when_the_event_writer_died(settings) -> None:
