@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -203,13 +204,19 @@ class DiscordTicketOpener:
         """The configured category (or ours), or the next overflow one with room (`full`: known full ones)."""
         base = guild.get_channel(config.category_id) if config and config.category_id else None
         base_name = base.name if isinstance(base, discord.CategoryChannel) else DEFAULT_CATEGORY
+        # `guild.categories` and `category.channels` each sort or scan every channel of the guild:
+        # read them once per open, not once per candidate.
+        by_name: dict[str, discord.CategoryChannel] = {}
+        for existing in guild.categories:  # in position order: the first of a name wins, as discord.utils.get
+            by_name.setdefault(existing.name, existing)
+        in_category = Counter(channel.category_id for channel in guild.channels)
         candidates: list[discord.CategoryChannel | None] = [base] if isinstance(base, discord.CategoryChannel) else []
-        candidates += [discord.utils.get(guild.categories, name=base_name)]
-        candidates += [discord.utils.get(guild.categories, name=f"{base_name} {n}") for n in range(2, 11)]
+        candidates += [by_name.get(base_name)]
+        candidates += [by_name.get(f"{base_name} {n}") for n in range(2, 11)]
         for category in candidates:
-            if category is not None and category.id not in full and len(category.channels) < CATEGORY_LIMIT:
+            if category is not None and category.id not in full and in_category[category.id] < CATEGORY_LIMIT:
                 return category
-        taken = {category.name for category in guild.categories}
+        taken = set(by_name)
         name = (
             base_name
             if base_name not in taken
