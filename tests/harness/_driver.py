@@ -8,7 +8,9 @@ tasks discord.py started for it have finished, and returns the recorded `Interac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import discord
@@ -21,6 +23,30 @@ from tests.harness._recorder import InteractionResult, Recorder, Reply
 
 JsonDict = dict[str, Any]
 MessageLike = discord.Message | Reply | InteractionResult | JsonDict
+
+
+@contextlib.contextmanager
+def _tasks_created() -> Iterator[list[asyncio.Task[Any]]]:
+    """The tasks the loop creates inside the block (what a dispatch scheduled).
+
+    A task factory, not `asyncio.all_tasks()` before and after: that walks every live task twice
+    per interaction, which made a burst of 1,000 interactions quadratic in the harness itself.
+    """
+    loop = asyncio.get_running_loop()
+    created: list[asyncio.Task[Any]] = []
+    previous = loop.get_task_factory()
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        task = previous(loop, coro, **kwargs) if previous is not None else asyncio.Task(coro, loop=loop, **kwargs)
+        assert isinstance(task, asyncio.Task)
+        created.append(task)
+        return task
+
+    loop.set_task_factory(factory)
+    try:
+        yield created
+    finally:
+        loop.set_task_factory(previous)
 
 
 class CommandUnavailable(Exception):
@@ -202,9 +228,9 @@ class InteractionDriver:
             payload["message"] = message
         result = InteractionResult(int(payload["id"]), payload["token"], channel, source_message=message)
         self.recorder.expect(result)
-        before = asyncio.all_tasks()
-        self.bot._connection.parse_interaction_create(payload)
-        result.tasks = list(asyncio.all_tasks() - before)
+        with _tasks_created() as created:
+            self.bot._connection.parse_interaction_create(payload)
+        result.tasks = created
         if wait:
             await result.wait()
             await dpytest.run_all_events()

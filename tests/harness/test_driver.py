@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import discord
 import pytest
 from discord import app_commands
@@ -168,3 +170,17 @@ async def test_edits_of_the_original_response_are_recorded_and_applied(env):
     assert [edit["content"] for edit in result.edits] == ["final"]
     assert result.content == "final" and result.embeds[0].title == "Final"
     assert env.messages(env.channel)[-1]["content"] == "final"
+
+
+async def test_tasks_created_sees_only_the_block_and_restores_the_factory() -> None:
+    from tests.harness._driver import _tasks_created
+
+    loop = asyncio.get_running_loop()
+    factory = loop.get_task_factory()
+    outside = asyncio.create_task(asyncio.sleep(0))
+    with _tasks_created() as created:
+        inside = [asyncio.create_task(asyncio.sleep(0), name=f"t{n}") for n in range(3)]
+    later = asyncio.create_task(asyncio.sleep(0))
+    assert created == inside and [t.get_name() for t in created] == ["t0", "t1", "t2"]
+    assert loop.get_task_factory() is factory
+    await asyncio.gather(outside, *inside, later)
