@@ -8,7 +8,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.harness._driver import CommandUnavailable
+from tests.harness._driver import CommandUnavailable, _tasks_created
 from tests.harness._testcog import PANEL_BUTTON, PANEL_SELECT
 
 
@@ -173,8 +173,6 @@ async def test_edits_of_the_original_response_are_recorded_and_applied(env):
 
 
 async def test_tasks_created_sees_only_the_block_and_restores_the_factory() -> None:
-    from tests.harness._driver import _tasks_created
-
     loop = asyncio.get_running_loop()
     factory = loop.get_task_factory()
     outside = asyncio.create_task(asyncio.sleep(0))
