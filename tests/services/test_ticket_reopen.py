@@ -5,29 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.services.errors import PermissionDeniedError
-from bot.services.orders import OrderBook
-from bot.services.processing import EventProcessor
 from bot.services.tickets import OpenStatus, TicketService
-from tests.services.test_tickets import GIG, RecordingOpener, agree, all_tickets
-
-
-@pytest.fixture
-def opener() -> RecordingOpener:
-    return RecordingOpener()
-
-
-@pytest.fixture
-def service(sessions, opener) -> TicketService:
-    tickets = TicketService(sessions, marketplace_host="opentaskai.com", pending_hours=72)
-    tickets.attach(opener)
-    return tickets
-
-
-@pytest.fixture
-def processor(sessions, service) -> EventProcessor:
-    book = OrderBook()
-    book.add_hook(service.on_order_event)
-    return EventProcessor(sessions, book)
+from tests.services.test_tickets import GIG, agree, all_tickets
 
 
 async def open_(service: TicketService, *, guild_id: int = 1, user_id: int = 7, channel_id: int = 5):

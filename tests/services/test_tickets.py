@@ -14,7 +14,7 @@ from bot.services.errors import ConflictError, GuaranteeError
 from bot.services.orders import OrderBook
 from bot.services.processing import EventProcessor
 from bot.services.ticket_port import TicketCard, TicketChannel
-from bot.services.tickets import OpenStatus, TicketService, ticket_for_order
+from bot.services.tickets import OpenStatus, ticket_for_order
 from bot.services.verification import EmailMismatchError, GigMismatchError
 from tests.services.helpers import store
 from tests.webhooks.events import agreed
@@ -51,18 +51,6 @@ class RecordingOpener:
         self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None
     ) -> None:
         self.notices.append((user_id, text, ticket_channel_id))
-
-
-@pytest.fixture
-def opener() -> RecordingOpener:
-    return RecordingOpener()
-
-
-@pytest.fixture
-def service(sessions, opener) -> TicketService:
-    tickets = TicketService(sessions, marketplace_host="opentaskai.com", pending_hours=72)
-    tickets.attach(opener)
-    return tickets
 
 
 @pytest.fixture

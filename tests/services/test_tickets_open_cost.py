@@ -24,25 +24,6 @@ from tests.services.test_tickets import RecordingOpener, agree, all_tickets, ope
 from tests.webhooks.events import agreed
 
 
-@pytest.fixture
-def opener() -> RecordingOpener:
-    return RecordingOpener()
-
-
-@pytest.fixture
-def service(sessions, opener) -> TicketService:
-    tickets = TicketService(sessions, marketplace_host="opentaskai.com", pending_hours=72)
-    tickets.attach(opener)
-    return tickets
-
-
-@pytest.fixture
-def processor(sessions, service) -> EventProcessor:
-    book = OrderBook()
-    book.add_hook(service.on_order_event)
-    return EventProcessor(sessions, book)
-
-
 @contextmanager
 def recorded(engine: AsyncEngine) -> Iterator[list[str]]:
     """Every statement sent to the database, and each COMMIT / ROLLBACK, in order."""
