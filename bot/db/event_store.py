@@ -149,8 +149,17 @@ class SqliteEventStore:
             executor.shutdown(wait=True)
 
 
+# RETURNING (3.35) and 32,766 bound variables a statement (3.32): a batch of MAX_BATCH events.
+SQLITE_MINIMUM = (3, 35, 0)
+
+
 def create_event_store(engine: AsyncEngine) -> EventStore:
     url = make_url(engine.url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+            raise RuntimeError(
+                f"SQLite {sqlite3.sqlite_version} is too old to store webhook events: "
+                f"{'.'.join(map(str, SQLITE_MINIMUM))} or newer is needed (or use PostgreSQL)"
+            )
         return SqliteEventStore(url.database)
     return SqlAlchemyEventStore(engine)

@@ -21,7 +21,10 @@ from bot.db.event_store import EventStore, IncomingEvent, create_event_store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
-BUSY_WINDOW_SECONDS = 0.05
+# How long after a batch ingest still counts as busy: long enough to bridge the gap between
+# back-to-back batches of a burst, short enough that a steady trickle (one event every 30 ms)
+# leaves the processor room to work.
+BUSY_WINDOW_SECONDS = 0.005
 
 __all__ = ["EventIntake", "IncomingEvent", "StorageUnavailable"]
 

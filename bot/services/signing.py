@@ -54,14 +54,19 @@ class SignatureVerifier:
         if age < -TOLERANCE_SECONDS:
             raise SignatureError("message timestamp too new")
 
-        # Headers arrive decoded as UTF-8 with surrogate escapes; these give back the exact bytes.
+        try:
+            # Stored and echoed back: it must be text. (aiohttp hands over bytes that are not UTF-8
+            # as surrogate escapes, which a database refuses: a 503 for every event of the batch.)
+            msg_id = webhook_id.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SignatureError("malformed webhook-id header: not UTF-8") from None
         signed = b"%s.%s.%s" % (
-            webhook_id.encode("utf-8", "surrogateescape"),
+            msg_id,
             timestamp.encode(),
             body if isinstance(body, bytes) else body.encode("utf-8", "surrogateescape"),
         )
         offered = [
-            value.encode("utf-8", "surrogateescape")
+            value.encode("utf-8", "surrogateescape")  # only compared: the exact bytes sent
             for version, _, value in (part.partition(",") for part in signature.split(" "))
             if version == "v1" and value
         ]

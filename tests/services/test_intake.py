@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Sequence
 
 import pytest
@@ -150,3 +151,14 @@ async def test_busy_while_a_batch_is_being_written(engine: AsyncEngine) -> None:
     finally:
         store.release.set()
         await intake.close()
+
+
+def test_an_sqlite_too_old_for_the_batch_insert_is_refused_at_start(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(RuntimeError, match=r"SQLite 3\.34\.1 is too old .* 3\.35\.0 or newer"):
+        EventIntake(engine)

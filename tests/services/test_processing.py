@@ -302,3 +302,38 @@ async def test_processing_still_progresses_under_endless_webhooks(sessions: Sess
     await store(sessions, "m2", agreed("o2"))
     async with asyncio.timeout(5):
         assert await processor.process_due() == 2
+
+
+async def test_a_steady_trickle_of_webhooks_does_not_hold_processing_back(
+    sessions: Sessions, engine: AsyncEngine
+) -> None:
+    # One event every 30 ms is not a burst: processing must keep up while they arrive, not fall
+    # back to one event per deferral (it once counted as "busy" for 50 ms after every batch).
+    processor = EventProcessor(
+        sessions, OrderBook(), poll_seconds=0.05, busy=lambda: intake.busy(), max_defer_seconds=5
+    )
+    intake = EventIntake(engine, on_stored=processor.wake)
+    intake.start()
+    processor.start()
+    try:
+        for n in range(30):
+            body = dumps(agreed(f"o{n}"))
+            await intake.store(IncomingEvent(webhook_id=f"m{n}", type="order.agreed", order_id=f"o{n}", body=body))
+            await asyncio.sleep(0.03)
+        processed = len(await all_orders(sessions))
+    finally:
+        await processor.close()
+        await intake.close()
+    assert processed >= 20, processed
+
+
+async def test_an_event_stored_by_the_json_loads_build_is_still_applied(
+    sessions: Sessions, processor: EventProcessor
+) -> None:
+    # Earlier builds validated with json.loads, which takes a lone surrogate escape that the
+    # current parser refuses (such a body now gets a 400). Stored before the upgrade, it was
+    # acknowledged: it must still be applied.
+    await store(sessions, "m1", {**agreed("o1"), "note": "\ud83d"})
+    assert await processor.process_due() == 1
+    assert (await event_row(sessions, "m1")).status == EventStatus.PROCESSED
+    assert await order(sessions, "o1") is not None

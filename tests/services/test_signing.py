@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from datetime import UTC, datetime
 
@@ -116,3 +119,16 @@ def test_empty_or_missing_secrets_are_refused() -> None:
         SignatureVerifier([])
     with pytest.raises(ValueError):
         SignatureVerifier(["whsec_"])
+
+
+def test_a_webhook_id_that_is_not_utf8_is_refused_even_when_signed() -> None:
+    # aiohttp decodes header bytes that are not UTF-8 as surrogate escapes ("msg_\\xe9" -> "msg_\\udce9").
+    raw_id = b"msg_\xe9"
+    when = datetime.fromtimestamp(int(time.time()), UTC)
+    body = "{}"
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    timestamp = str(int(when.timestamp()))
+    mac = hmac.new(key, raw_id + b"." + timestamp.encode() + b"." + body.encode(), hashlib.sha256).digest()
+    signature = "v1," + base64.b64encode(mac).decode()
+    with pytest.raises(SignatureError, match="not UTF-8"):
+        SignatureVerifier([SECRET]).verify(body, raw_id.decode("utf-8", "surrogateescape"), timestamp, signature)
