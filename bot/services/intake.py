@@ -21,10 +21,10 @@ from bot.db.event_store import EventStore, IncomingEvent, create_event_store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
-# How long after a batch ingest still counts as busy: long enough to bridge the gap between
-# back-to-back batches of a burst, short enough that a steady trickle (one event every 30 ms)
-# leaves the processor room to work.
-BUSY_WINDOW_SECONDS = 0.005
+# How long after a batch of several events ingest still counts as busy: it bridges the gaps
+# between back-to-back batches of a burst. Events that arrive one at a time (a batch of one)
+# are a trickle, not a burst: they leave the processor free to keep up.
+BUSY_WINDOW_SECONDS = 0.05
 
 __all__ = ["EventIntake", "IncomingEvent", "StorageUnavailable"]
 
@@ -52,6 +52,7 @@ class EventIntake:
         self._queue: asyncio.Queue[_Waiter] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._last_batch_at = float("-inf")
+        self._last_batch_size = 0
         self._writing = False
 
     @property
@@ -59,8 +60,12 @@ class EventIntake:
         return self._task is not None and not self._task.done()
 
     def busy(self) -> bool:
-        """True while events are arriving: something is queued, being written, or a batch ended a moment ago."""
-        return self._writing or not self._queue.empty() or time.monotonic() - self._last_batch_at < BUSY_WINDOW_SECONDS
+        """True during a burst: events queued or being written, or a batch of several ended a moment ago."""
+        return (
+            self._writing
+            or not self._queue.empty()
+            or (self._last_batch_size > 1 and time.monotonic() - self._last_batch_at < BUSY_WINDOW_SECONDS)
+        )
 
     def start(self) -> None:
         if self._task is None:
@@ -106,6 +111,7 @@ class EventIntake:
             finally:
                 self._writing = False
                 self._last_batch_at = time.monotonic()
+                self._last_batch_size = len(batch)
                 for _ in batch:
                     self._queue.task_done()
 

@@ -32,7 +32,7 @@ BATCH = 64
 # moment, but never longer than this per event, so it always makes progress. (On SQLite an
 # event's transaction holds the only write lock while its statements wait their turn on the
 # busy event loop — tens of milliseconds in which no webhook can be stored.)
-MAX_DEFER_SECONDS = 1.0
+MAX_DEFER_SECONDS = 2.0
 QUIET_CHECK_SECONDS = 0.01
 
 

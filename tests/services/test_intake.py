@@ -139,17 +139,27 @@ async def test_busy_while_a_batch_is_being_written(engine: AsyncEngine) -> None:
     intake.start()
     try:
         assert not intake.busy()
-        waiting = asyncio.create_task(intake.store(incoming("m1")))
+        waiting = [asyncio.create_task(intake.store(incoming(f"m{n}", f"o{n}"))) for n in range(2)]
         await store.writing.wait()
         await asyncio.sleep(BUSY_WINDOW_SECONDS * 2)
         assert intake.busy()
         store.release.set()
-        assert await waiting is True
-        assert intake.busy()  # a batch ended a moment ago: more may be on the way
+        assert await asyncio.gather(*waiting) == [True, True]
+        assert intake.busy()  # a batch of several ended a moment ago: more may be on the way
         await asyncio.sleep(BUSY_WINDOW_SECONDS * 2)
         assert not intake.busy()
     finally:
         store.release.set()
+        await intake.close()
+
+
+async def test_one_event_at_a_time_is_not_a_burst(engine: AsyncEngine) -> None:
+    intake = EventIntake(engine)
+    intake.start()
+    try:
+        assert await intake.store(incoming("m1")) is True
+        assert not intake.busy()  # the processor may work between the events of a trickle
+    finally:
         await intake.close()
 
 
