@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import Escrow, Order, Ticket, TicketState
 from bot.db.types import utcnow
 from bot.services.ticket_queries import PAGE_SIZE, TicketQueries
+from tests.db.support import order_fields
 
 GUILD = 1234
 
@@ -20,24 +21,9 @@ async def add(sessions: async_sessionmaker[AsyncSession], count: int, funded: se
     start = utcnow() - timedelta(days=2)
     orders, tickets, escrows = [], [], []
     for n in range(count):
-        order_id = f"ord_{n:05d}"
-        orders.append(
-            {
-                "id": order_id,
-                "terms_event_id": f"evt_{n}",
-                "gig_url": "https://opentaskai.com/gig/1",
-                "gig_key": "opentaskai.com/gig/1",
-                "seller_email": "s@example.com",
-                "buyer_email": "b@example.com",
-                "amount": 10,
-                "currency": "USD",
-                "delivery_due": start + timedelta(days=7),
-                "deliverables": "a logo",
-                "agreed_at": start,
-                "created_at": start,
-                "updated_at": start,
-            }
-        )
+        order = order_fields(n, start)
+        order_id = order["id"]
+        orders.append({**order, "created_at": start, "updated_at": start})
         created = start + timedelta(seconds=n)
         tickets.append(
             {
@@ -68,10 +54,10 @@ async def test_tickets_past_the_first_thousand_are_found_counted_and_paged(
     assert (first.total, first.pages) == (len(funded), 2)
     second = await queries.queue(guild_id=GUILD, state="funded", page=2)
     got = [item.order.id for item in first.items + second.items]
-    assert got == [f"ord_{n:05d}" for n in sorted(funded)]
+    assert got == [f"ord_{n:03d}" for n in sorted(funded)]
     assert all(item.escrow_state == "funded" for item in first.items + second.items)
     assert len(first.items) == PAGE_SIZE
 
     waiting = await queries.queue(guild_id=GUILD, state="awaiting_funding", page=999)
     assert waiting.total == 1040 - len(funded) and waiting.page == waiting.pages
-    assert "ord_01039" in [item.order.id for item in waiting.items]
+    assert "ord_1039" in [item.order.id for item in waiting.items]

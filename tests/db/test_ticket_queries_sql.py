@@ -2,61 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, Ticket, TicketState
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services.ticket_queries import TicketQueries
+from tests.db.support import order_fields, sent
 
 GUILD = 1234
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
 
 
 async def add_tickets(sessions: async_sessionmaker[AsyncSession], count: int) -> None:
     start = utcnow() - timedelta(days=1)
     async with sessions.begin() as session:
         for n in range(count):
-            order_id = f"ord_{n:03d}"
-            session.add(
-                Order(
-                    id=order_id,
-                    terms_event_id=f"evt_{n}",
-                    gig_url="https://opentaskai.com/gig/1",
-                    gig_key="opentaskai.com/gig/1",
-                    seller_email="s@example.com",
-                    buyer_email="b@example.com",
-                    amount=Decimal("10.00"),
-                    currency="USD",
-                    delivery_due=start + timedelta(days=7),
-                    deliverables="a logo",
-                    agreed_at=start,
-                )
-            )
+            order = Order(**order_fields(n, start))
+            session.add(order)
             await session.flush()
             session.add(
                 Ticket(
-                    order_id=order_id,
+                    order_id=order.id,
                     guild_id=GUILD,
                     freelancer_id=7,
                     state=TicketState.OPEN,
@@ -68,13 +36,14 @@ async def add_tickets(sessions: async_sessionmaker[AsyncSession], count: int) ->
 
 async def test_escrow_reads_probe_no_schema(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
     await add_tickets(sessions, 1)
-    with statements(engine) as seen:
+    with sent(engine) as captured:
         async with sessions() as session:
             assert await repo.escrow_states(session=session, order_ids=["ord_000"]) == {}
             assert await repo.escrow_history(session=session, order_id="ord_000") == []
-    sent = [s for s in seen if s.strip().upper() not in {"BEGIN", "COMMIT", "ROLLBACK"}]
-    assert len(sent) == 2, sent
-    assert all("escrows" in s or "audit_entries" in s for s in sent), sent
+    seen = [statement for statement, _ in captured]
+    queries = [s for s in seen if s.strip().upper() not in {"BEGIN", "COMMIT", "ROLLBACK"}]
+    assert len(queries) == 2, queries
+    assert all("escrows" in s or "audit_entries" in s for s in queries), queries
     assert not any("PRAGMA" in s.upper() or "PG_CATALOG" in s.upper() for s in seen), seen
 
 
@@ -82,8 +51,9 @@ async def test_a_queue_page_is_one_count_and_one_page_query(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await add_tickets(sessions, 25)
-    with statements(engine) as seen:
+    with sent(engine) as captured:
         page = await TicketQueries(sessions).queue(guild_id=GUILD, page=2)
+    seen = [statement for statement, _ in captured]
     on_tickets = [s for s in seen if "FROM tickets" in s]
     assert len(on_tickets) == 2, on_tickets
     assert sum("count(" in s.lower() for s in on_tickets) == 1

@@ -4,15 +4,13 @@ both backends, and still filtered by guild and state and paged without gaps or r
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, Ticket, TicketState
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
+from tests.db.support import index_names, is_select, order_fields, plan, sent
 
 GUILD, OTHER = 1234, 5678
 LIVE = (TicketState.OPENING, TicketState.OPEN)
@@ -24,26 +22,12 @@ async def add_tickets(sessions: async_sessionmaker[AsyncSession], count: int) ->
     start = utcnow() - timedelta(days=1)
     async with sessions.begin() as session:
         for n in range(2 * count):
-            order_id = f"ord_{n:03d}"
-            session.add(
-                Order(
-                    id=order_id,
-                    terms_event_id=f"evt_{n}",
-                    gig_url="https://opentaskai.com/gig/1",
-                    gig_key="opentaskai.com/gig/1",
-                    seller_email="s@example.com",
-                    buyer_email="b@example.com",
-                    amount=Decimal("10.00"),
-                    currency="USD",
-                    delivery_due=start + timedelta(days=7),
-                    deliverables="a logo",
-                    agreed_at=start,
-                )
-            )
+            order = Order(**order_fields(n, start))
+            session.add(order)
             await session.flush()
             session.add(
                 Ticket(
-                    order_id=order_id,
+                    order_id=order.id,
                     guild_id=GUILD if n < count else OTHER,
                     freelancer_id=7,
                     state=STATES[n % len(STATES)],
@@ -75,12 +59,7 @@ async def test_pages_filter_guild_and_state_in_queue_order(sessions: async_sessi
 
 
 async def test_the_queue_index_exists(engine: AsyncEngine) -> None:
-    async with engine.connect() as connection:
-        names = await connection.run_sync(lambda sync: {ix["name"] for ix in inspect(sync).get_indexes("tickets")})
-        if engine.dialect.name == "sqlite":  # SQLAlchemy does not reflect SQLite expression indexes
-            rows = await connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
-            names |= set(rows.scalars())
-    assert "ix_tickets_live_queue" in names
+    assert "ix_tickets_live_queue" in await index_names(engine, "tickets")
 
 
 async def test_the_live_queue_page_is_read_from_its_index(
@@ -89,25 +68,9 @@ async def test_the_live_queue_page_is_read_from_its_index(
     """The page query as sent (parameters included): its live-ticket page comes from the partial index.
     SQLite uses a partial index only if the query names its states as literals, not as parameters."""
     await add_tickets(sessions, 20)
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
+    with sent(engine, is_select) as seen:
         async with sessions() as session:
             assert await repo.queue(session=session, guild_id=GUILD, states=LIVE, limit=10, offset=5)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-    statement, parameters = seen[-1]
-    async with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            raw = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-        else:  # a handful of rows: forbid the scan and the sort so the plan shows whether an index serves the order
-            await connection.exec_driver_sql("SET enable_seqscan = off")
-            await connection.exec_driver_sql("SET enable_sort = off")
-            raw = await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
-        plan = "\n".join(str(row) for row in raw.all())
-    assert "ix_tickets_live_queue" in plan, plan
+    # A handful of rows: forbid the scan and the sort so the plan shows whether an index serves the order.
+    plan_text = await plan(engine, seen[-1], forbid_sort=True)
+    assert "ix_tickets_live_queue" in plan_text, plan_text
