@@ -141,6 +141,14 @@ class DiscordEnv:
         guild = self.other_guild if name == "stranger" else self.guild
         return guild.get_member(self.ids[name])
 
+    def add_member(self, name: str, discriminator: str) -> discord.Member:
+        """A new member of the main guild, with no role (e.g. one freelancer per order)."""
+        user = backend.make_user(name, discriminator)
+        backend.make_member(user, self.guild)
+        member = self.guild.get_member(user.id)
+        assert member is not None
+        return member
+
     admin = property(lambda self: self.member("admin"))
     freelancer = property(lambda self: self.member("freelancer"))
     buyer = property(lambda self: self.member("buyer"))

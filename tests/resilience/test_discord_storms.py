@@ -14,7 +14,6 @@ import random
 from typing import Any
 
 import discord
-from discord.ext.test import backend
 
 from bot.db.models import TicketState
 from tests.cogs.guarantee.conftest import Deliver, deliver, env, gig, open_ticket, ticket_channels, tickets
@@ -41,11 +40,7 @@ def storm(env: DiscordEnv, rng: random.Random) -> None:
 
 def freelancer(env: DiscordEnv, n: int) -> discord.Member:
     """One freelancer per order (`/guarantee open` has a per-user cooldown)."""
-    user = backend.make_user(f"freelancer{n}", f"{5000 + n}")
-    backend.make_member(user, env.guild)
-    member = env.guild.get_member(user.id)
-    assert member is not None
-    return member
+    return env.add_member(f"freelancer{n}", f"{5000 + n}")
 
 
 async def open_until_done(env: DiscordEnv, n: int, rng: random.Random) -> int:

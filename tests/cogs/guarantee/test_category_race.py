@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import discord
-from discord.ext.test import backend
 
 from bot.db.models import GuildConfig, TicketState
 from tests.cogs.guarantee.conftest import Deliver, gig, open_ticket, ticket_channels, tickets
@@ -18,11 +17,7 @@ FILLERS = 48
 
 def freelancer(env: DiscordEnv, n: int) -> discord.Member:
     """One freelancer per order (`/guarantee open` has a per-user cooldown)."""
-    user = backend.make_user(f"freelancer{n}", f"{5000 + n}")
-    backend.make_member(user, env.guild)
-    member = env.guild.get_member(user.id)
-    assert member is not None
-    return member
+    return env.add_member(f"freelancer{n}", f"{5000 + n}")
 
 
 async def configured_category(env: DiscordEnv, fillers: int) -> discord.CategoryChannel:
