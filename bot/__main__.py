@@ -23,6 +23,7 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from bot.client import GuarantorBot, create_bot
+from bot.db.event_store import UnsupportedDatabase
 from bot.logs import configure_logging
 from bot.runtime import Runtime, freeze_heap
 from bot.settings import ConfigError, Settings, load_settings
@@ -62,6 +63,8 @@ def database_errors() -> Iterator[None]:
         )
     except (DBAPIError, OSError) as exc:
         fail(f"cannot reach the database: {exc}")
+    except UnsupportedDatabase as exc:
+        fail(str(exc))
 
 
 def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:

@@ -139,3 +139,16 @@ async def test_health_is_degraded_when_the_event_writer_died(settings) -> None:
         assert not await runtime.database_ok()
     finally:
         await runtime.close()
+
+
+def test_run_on_an_sqlite_too_old_says_so_in_one_line(database_url, tmp_path, monkeypatch) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    import sqlite3
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    result = invoke(["run"], database_url, tmp_path, monkeypatch, WEBHOOK_PORT="0")
+    assert result.exit_code == 1
+    assert "guarantor: SQLite 3.31.1 is too old to store webhook events" in result.output
+    assert "Traceback" not in result.output

@@ -153,11 +153,15 @@ class SqliteEventStore:
 SQLITE_MINIMUM = (3, 35, 0)
 
 
+class UnsupportedDatabase(RuntimeError):
+    """The database cannot store webhook events as this build needs."""
+
+
 def create_event_store(engine: AsyncEngine) -> EventStore:
     url = make_url(engine.url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
-            raise RuntimeError(
+            raise UnsupportedDatabase(
                 f"SQLite {sqlite3.sqlite_version} is too old to store webhook events: "
                 f"{'.'.join(map(str, SQLITE_MINIMUM))} or newer is needed (or use PostgreSQL)"
             )

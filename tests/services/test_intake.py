@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.db.event_store import UnsupportedDatabase
 from bot.services.intake import BUSY_WINDOW_SECONDS, EventIntake, IncomingEvent, StorageUnavailable
 from tests.webhooks.conftest import count_events, stored
 from tests.webhooks.events import agreed, dumps
@@ -170,5 +171,5 @@ def test_an_sqlite_too_old_for_the_batch_insert_is_refused_at_start(
         pytest.skip("SQLite only")
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
     monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
-    with pytest.raises(RuntimeError, match=r"SQLite 3\.34\.1 is too old .* 3\.35\.0 or newer"):
+    with pytest.raises(UnsupportedDatabase, match=r"SQLite 3\.34\.1 is too old .* 3\.35\.0 or newer"):
         EventIntake(engine)
