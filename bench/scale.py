@@ -127,8 +127,9 @@ def ingest(database_url: str, tmp: Path, seconds: int) -> str:
         "MARKETPLACE_WEBHOOK_SECRETS": wi.SECRET, "WEBHOOK_PORT": str(port), "LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url, "DISCORD_TOKEN": "", "BENCH_CWD": str(tmp),
     }  # fmt: skip
-    args = argparse.Namespace(duration=seconds, connections=32)
-    result = wi.measure("ingest", [sys.executable, "-m", "bot", "run"], env, port, script, args)
+    with wi.serving([sys.executable, "-m", "bot", "run"], env, port):
+        result = wi.run_wrk(port, script, seconds, connections=32)
+    wi.show("ingest", result)
     return f"{result['rps']:.0f} req/s, p99 {result['p99']:.2f} ms (target < {wi.TARGET_P99_MS} ms)"
 
 
