@@ -10,7 +10,7 @@ import sys
 
 from aiohttp import web
 
-from bot.services.marketplace import parse_event_json
+from bot.services.events.contract import parse_event_json
 from bot.services.signing import SignatureVerifier
 
 verifier = SignatureVerifier(os.environ["MARKETPLACE_WEBHOOK_SECRETS"].split(","))

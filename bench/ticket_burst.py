@@ -45,7 +45,7 @@ from sqlalchemy import func, select
 
 from bot.db.models import Order, Ticket, TicketState
 from bot.runtime import freeze_heap
-from bot.services.intake import IncomingEvent
+from bot.services.events.intake import IncomingEvent
 from tests.harness import _faults as routes
 from tests.harness._world import DiscordEnv
 from tests.webhooks.events import agreed, dumps

@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from bot.client import GuarantorBot, create_bot
 from bot.db.event_store import UnsupportedDatabase
 from bot.logs import configure_logging
 from bot.runtime import Runtime, freeze_heap
 from bot.settings import ConfigError, Settings, load_settings
+from cogs.client import GuarantorBot, create_bot
 
 log = logging.getLogger("guarantor")
 console = Console()
@@ -272,7 +272,7 @@ def audit_verify() -> None:
     """Check every audit entry against the chain; exit 1 naming the first bad entry."""
     from rich.progress import Progress
 
-    from bot.services import audit as audit_log
+    from bot.services.escrow import audit as audit_log
 
     settings = settings_or_exit()
 
@@ -304,7 +304,7 @@ def tickets() -> None:
 def tickets_list(state: str | None, as_json: bool) -> None:
     """Every ticket, oldest first, with its escrow state."""
     from bot.db.models import TicketState
-    from bot.services.ticket_queries import TicketQueries, ticket_record
+    from bot.services.tickets.queries import TicketQueries, ticket_record
 
     settings = settings_or_exit()
 

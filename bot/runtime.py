@@ -16,19 +16,19 @@ from sqlalchemy import text
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
-from bot.http_callbacks import AiohttpPoster, callback_worker
 from bot.services import order_sections
-from bot.services.callbacks import CallbackWorker
-from bot.services.escrow import EscrowService
-from bot.services.escrow_events import MarketplaceEscrow, terms_locked
-from bot.services.intake import EventIntake
-from bot.services.orders import OrderBook
-from bot.services.processing import EventProcessor
+from bot.services.escrow.callbacks import CallbackWorker
+from bot.services.escrow.marketplace import MarketplaceEscrow, terms_locked
+from bot.services.escrow.service import EscrowService
+from bot.services.events.intake import EventIntake
+from bot.services.events.order_book import OrderBook
+from bot.services.events.processor import EventProcessor
 from bot.services.reports import OrderReports
 from bot.services.signing import SignatureVerifier
-from bot.services.tickets import TicketService
+from bot.services.tickets.service import TicketService
 from bot.settings import Settings
 from webhooks import create_app
+from webhooks.callbacks import AiohttpPoster, callback_worker
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.__main__ import cli
-from bot.client import create_bot
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.runtime import Runtime
-from bot.services.orders import OrderBook
-from bot.services.processing import EventProcessor
+from bot.services.events.order_book import OrderBook
+from bot.services.events.processor import EventProcessor
+from cogs.client import create_bot
 from tests.conftest import TEST_SECRET
 from tests.services.helpers import store
 from tests.webhooks.events import agreed, event

@@ -7,8 +7,8 @@ import json
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models import Ticket, TicketState
-from bot.services.orders import OrderBook
-from bot.services.processing import EventProcessor
+from bot.services.events.order_book import OrderBook
+from bot.services.events.processor import EventProcessor
 from tests.services.helpers import store
 from tests.test_cli import invoke
 from tests.webhooks.events import agreed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.services.intake import EventIntake
-from bot.services.marketplace import MAX_BODY_BYTES
+from bot.services.events.contract import MAX_BODY_BYTES
+from bot.services.events.intake import EventIntake
 from bot.services.signing import SignatureVerifier
 from webhooks import handlers
 from webhooks.keys import HEALTH, INTAKE, VERIFIER, HealthProbe

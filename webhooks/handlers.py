@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from bot.services.intake import IncomingEvent, StorageUnavailable
-from bot.services.marketplace import MAX_BODY_BYTES, NotJsonError, PayloadError, parse_event_json
+from bot.services.events.contract import MAX_BODY_BYTES, NotJsonError, PayloadError, parse_event_json
+from bot.services.events.intake import IncomingEvent, StorageUnavailable
 from bot.services.signing import SignatureError
 from webhooks.keys import HEALTH, INTAKE, VERIFIER
 

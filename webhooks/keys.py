@@ -6,7 +6,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.services.intake import EventIntake
+from bot.services.events.intake import EventIntake
 from bot.services.signing import SignatureVerifier
 
 

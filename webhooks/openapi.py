@@ -11,7 +11,14 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from bot.services.marketplace import MAX_BODY_BYTES, CancelledData, CompletedData, DeliveredData, Envelope, TermsData
+from bot.services.events.contract import (
+    MAX_BODY_BYTES,
+    CancelledData,
+    CompletedData,
+    DeliveredData,
+    Envelope,
+    TermsData,
+)
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 _REF = "#/components/schemas/{model}"

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repos import escrow as escrow_repo
-from bot.services.callbacks import callbacks_for_order
+from bot.services.escrow.callbacks import callbacks_for_order
 from bot.services.reports import iso
-from bot.services.tickets import ticket_for_order
+from bot.services.tickets.service import ticket_for_order
 
 
 async def escrow_section(session: AsyncSession, order_id: str) -> tuple[str, Any] | None:

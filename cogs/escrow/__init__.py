@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from cogs.escrow._views import controls_for
 
 if TYPE_CHECKING:
-    from bot.client import GuarantorBot
+    from cogs.client import GuarantorBot
 
 __all__ = ["controls_for", "setup"]  # controls_for: the tickets side attaches it to the summary message
 

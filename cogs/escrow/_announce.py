@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.db.models import Ticket
-from bot.services.escrow import MARKETPLACE, Change
-from bot.services.escrow_rules import Action, Role, State, next_steps, rule_for
-from bot.services.guilds import GuildSettings
-from bot.services.tickets import ticket_for_order
-from bot.ticket_channels import officer_role
+from bot.services.escrow.rules import Action, Role, State, next_steps, rule_for
+from bot.services.escrow.service import MARKETPLACE, Change
+from bot.services.tickets.guilds import GuildSettings
+from bot.services.tickets.service import ticket_for_order
 from cogs.escrow._views import controls_for
+from cogs.tickets._channels import officer_role
 
 if TYPE_CHECKING:
-    from bot.client import GuarantorBot
+    from cogs.client import GuarantorBot
 
 log = logging.getLogger(__name__)
 

@@ -10,16 +10,16 @@ import discord
 from discord.ext import commands
 
 from bot.services.errors import GuaranteeError
-from bot.services.escrow_rules import Action, Role, State, pick_role
-from bot.services.guilds import GuildSettings
-from bot.services.tickets import ticket_for_order
-from bot.ticket_channels import officer_role
-from bot.tree import respond
+from bot.services.escrow.rules import Action, Role, State, pick_role
+from bot.services.tickets.guilds import GuildSettings
+from bot.services.tickets.service import ticket_for_order
 from cogs.escrow._announce import Announcer
 from cogs.escrow._views import EscrowButton, NoteModal
+from cogs.tickets._channels import officer_role
+from cogs.tree import respond
 
 if TYPE_CHECKING:
-    from bot.client import GuarantorBot
+    from cogs.client import GuarantorBot
 
 log = logging.getLogger(__name__)
 

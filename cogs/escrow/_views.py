@@ -12,7 +12,7 @@ from typing import Any
 
 import discord
 
-from bot.services.escrow_rules import Action, Note, State, rules_from
+from bot.services.escrow.rules import Action, Note, State, rules_from
 
 ACTIONS = "|".join(a.value for a in Action if a is not Action.FLAG)
 TEMPLATE = rf"guarantee:(?P<action>{ACTIONS}):(?P<order_id>[A-Za-z0-9_-]{{1,64}})"

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Escrow, Order, Ticket, TicketState
 from bot.db.types import utcnow
-from bot.services.ticket_queries import PAGE_SIZE, TicketQueries
+from bot.services.tickets.queries import PAGE_SIZE, TicketQueries
 from tests.db.support import order_fields
 
 GUILD = 1234

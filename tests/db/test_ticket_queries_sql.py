@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db.models import Order, Ticket, TicketState
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
-from bot.services.ticket_queries import TicketQueries
+from bot.services.tickets.queries import TicketQueries
 from tests.db.support import order_fields, sent
 
 GUILD = 1234

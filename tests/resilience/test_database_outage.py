@@ -20,7 +20,7 @@ from bot.db import event_store
 from bot.db.engine import create_engine
 from bot.db.event_store import EventStore, IncomingEvent, create_event_store
 from bot.runtime import Runtime
-from bot.services.intake import EventIntake
+from bot.services.events.intake import EventIntake
 from bot.services.signing import SignatureVerifier
 from tests.conftest import TEST_SECRET
 from tests.webhooks.conftest import PATH, ClientFactory, stored

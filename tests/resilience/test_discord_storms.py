@@ -16,7 +16,7 @@ from typing import Any
 import discord
 
 from bot.db.models import TicketState
-from tests.cogs.guarantee.conftest import Deliver, deliver, env, gig, open_ticket, ticket_channels, tickets
+from tests.cogs.tickets.conftest import Deliver, deliver, env, gig, open_ticket, ticket_channels, tickets
 from tests.harness import _faults as routes
 from tests.harness._world import DiscordEnv
 

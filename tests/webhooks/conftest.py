@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.db.models import WebhookEvent
 from bot.runtime import Runtime
-from bot.services.intake import EventIntake
+from bot.services.events.intake import EventIntake
 from bot.services.signing import SignatureVerifier
 from bot.settings import Settings
 from tests.conftest import TEST_SECRET

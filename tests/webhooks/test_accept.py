@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.models import EventStatus
-from bot.services.intake import EventIntake, IncomingEvent
+from bot.services.events.intake import EventIntake, IncomingEvent
 from tests.webhooks.conftest import PATH, count_events, stored
 from tests.webhooks.events import agreed, dumps, event, signed_headers
 

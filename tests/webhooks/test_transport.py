@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.runtime import Runtime
-from bot.services.intake import EventIntake
-from bot.services.marketplace import MAX_BODY_BYTES
+from bot.services.events.contract import MAX_BODY_BYTES
+from bot.services.events.intake import EventIntake
 from bot.services.signing import SignatureVerifier
 from tests.conftest import TEST_SECRET
 from tests.webhooks.conftest import PATH, ClientFactory, count_events

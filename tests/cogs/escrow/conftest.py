@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import AuditEntry, Escrow
-from tests.cogs.guarantee import conftest as guarantee
-from tests.cogs.guarantee.conftest import open_ticket, ticket_channels
+from tests.cogs.tickets import conftest as guarantee
+from tests.cogs.tickets.conftest import open_ticket, ticket_channels
 from tests.harness._world import DiscordEnv
 
 # The tickets side's fixtures: the bot in the fake Discord, signed events delivered to it, sent payloads.

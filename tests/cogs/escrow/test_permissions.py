@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.services.escrow_rules import Action, Role, State, pick_role, rule_for
+from bot.services.escrow.rules import Action, Role, State, pick_role, rule_for
 from tests.cogs.escrow.conftest import Ticket, make_ticket
 
 SETUP: dict[str, list[tuple[str, Action, str | None]]] = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.cogs.escrow.conftest import Ticket
-from tests.cogs.guarantee.conftest import open_ticket, ticket_channels, tickets
+from tests.cogs.tickets.conftest import open_ticket, ticket_channels, tickets
 from tests.harness._world import DiscordEnv
 
 

@@ -1,0 +1,159 @@
+"""Applying marketplace events to orders.
+
+Events arrive out of order and more than once, so every rule here is idempotent:
+terms are versioned by the event that carried them and ordered by `agreed_at`; facts
+(delivered, completed, cancelled) are recorded once; an event about an order whose
+agreement has not arrived yet waits for it instead of being lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Order, OrderTerms
+from bot.db.repos import events as event_repo
+from bot.db.repos import orders as order_repo
+from bot.db.types import utcnow
+from bot.services.events.contract import CancelledData, CompletedData, DeliveredData, MarketplaceEvent, TermsData
+from bot.services.tickets.links import gig_key
+
+
+class Outcome(StrEnum):
+    CREATED = "created"  # first terms: the order exists now
+    TERMS_APPLIED = "terms_applied"  # newer terms replaced the current ones
+    TERMS_STALE = "terms_stale"  # recorded; older than the current terms
+    TERMS_LOCKED = "terms_locked"  # recorded and flagged; the escrow is funded, terms are frozen
+    FACT_RECORDED = "fact_recorded"  # delivered / completed / cancelled noted on the order
+    ALREADY_APPLIED = "already_applied"  # this event's effect is already there
+    WAITING = "waiting"  # the order is not known yet
+    IGNORED = "ignored"  # unknown type: stored, no effect
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedEvent:
+    event: MarketplaceEvent
+    webhook_id: str
+    outcome: Outcome
+    order: Order | None
+
+
+# Another part of the domain may freeze terms (the escrow, once funded) ...
+TermsLock = Callable[[AsyncSession, str], Awaitable[bool]]
+# ... and react to what an event did, inside the same transaction.
+EventHook = Callable[[AsyncSession, AppliedEvent], Awaitable[None]]
+
+
+async def _never_locked(_session: AsyncSession, _order_id: str) -> bool:
+    return False
+
+
+def _terms_values(data: TermsData) -> dict[str, object]:
+    return {
+        "gig_url": data.gig_url,
+        "gig_key": gig_key(data.gig_url),
+        "conversation_url": data.conversation_url,
+        "seller_email": data.seller.email,
+        "seller_name": data.seller.name,
+        "seller_user_id": data.seller.user_id,
+        "buyer_email": data.buyer.email,
+        "buyer_name": data.buyer.name,
+        "buyer_user_id": data.buyer.user_id,
+        "amount": data.amount_decimal,
+        "currency": data.currency,
+        "delivery_due": data.delivery_due,
+        "deliverables": data.deliverables,
+        "agreed_at": data.agreed_at,
+    }
+
+
+class OrderBook:
+    """Applies one stored event to the orders, inside the caller's transaction."""
+
+    def __init__(self, *, terms_lock: TermsLock = _never_locked, hooks: Sequence[EventHook] = ()) -> None:
+        self._terms_lock = terms_lock
+        self._hooks = list(hooks)
+
+    def add_hook(self, hook: EventHook) -> None:
+        self._hooks.append(hook)
+
+    def set_terms_lock(self, lock: TermsLock) -> None:
+        self._terms_lock = lock
+
+    async def apply(self, session: AsyncSession, event: MarketplaceEvent, webhook_id: str) -> AppliedEvent:
+        applied = await self._apply(session, event, webhook_id)
+        for hook in self._hooks:
+            await hook(session, applied)
+        return applied
+
+    async def _apply(self, session: AsyncSession, event: MarketplaceEvent, webhook_id: str) -> AppliedEvent:
+        data = event.data
+        if data is None:
+            return AppliedEvent(event, webhook_id, Outcome.IGNORED, None)
+        order = await order_repo.get(session=session, order_id=data.order_id, lock=True)
+        if isinstance(data, TermsData):
+            outcome, order = await self._apply_terms(session, event, data, webhook_id, order)
+        elif order is None:
+            outcome = Outcome.WAITING
+        else:
+            outcome = _record_fact(order, event)
+        return AppliedEvent(event, webhook_id, outcome, order)
+
+    async def _apply_terms(
+        self, session: AsyncSession, event: MarketplaceEvent, data: TermsData, webhook_id: str, order: Order | None
+    ) -> tuple[Outcome, Order]:
+        values = _terms_values(data)
+        if order is None:
+            order = Order(id=data.order_id, terms_event_id=webhook_id, **values)  # type: ignore[arg-type]
+            session.add(order)
+            session.add(OrderTerms(order_id=order.id, event_id=webhook_id, event_type=event.type, **values))  # type: ignore[arg-type]
+            await session.flush()
+            await event_repo.release_waiting(session=session, order_id=order.id)
+            return Outcome.CREATED, order
+        if await order_repo.terms_for_event(session=session, order_id=order.id, event_id=webhook_id):
+            return Outcome.ALREADY_APPLIED, order
+        if data.agreed_at <= order.agreed_at:
+            outcome, note = Outcome.TERMS_STALE, "older than the current terms; not applied"
+        elif await self._terms_lock(session, order.id):
+            outcome, note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
+        else:
+            outcome, note = Outcome.TERMS_APPLIED, None
+        session.add(
+            OrderTerms(
+                order_id=order.id,
+                event_id=webhook_id,
+                event_type=event.type,
+                applied=outcome is Outcome.TERMS_APPLIED,
+                note=note,
+                **values,  # type: ignore[arg-type]
+            )
+        )
+        if outcome is Outcome.TERMS_APPLIED:
+            for name, value in values.items():
+                setattr(order, name, value)
+            order.terms_version += 1
+            order.terms_event_id = webhook_id
+            order.updated_at = utcnow()
+        await session.flush()
+        return outcome, order
+
+
+def _record_fact(order: Order, event: MarketplaceEvent) -> Outcome:
+    data = event.data
+    if isinstance(data, DeliveredData):
+        if order.delivered_at is not None:
+            return Outcome.ALREADY_APPLIED
+        order.delivered_at, order.delivery_note = data.delivered_at, data.note
+    elif isinstance(data, CompletedData):
+        if order.completed_at is not None:
+            return Outcome.ALREADY_APPLIED
+        order.completed_at = data.completed_at
+    elif isinstance(data, CancelledData):
+        if order.cancelled_at is not None:
+            return Outcome.ALREADY_APPLIED
+        order.cancelled_at, order.cancel_reason = event.timestamp, data.reason
+    order.updated_at = utcnow()
+    return Outcome.FACT_RECORDED

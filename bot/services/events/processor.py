@@ -1,0 +1,148 @@
+"""Working the stored events: claim, apply, mark; retry failures with backoff.
+
+Processing happens from the stored copy only, after the sender was answered, so a crash
+at any point loses nothing: an event is marked processed in the same transaction that
+applies it. With PostgreSQL several processes can work side by side; `FOR UPDATE SKIP
+LOCKED` hands each event to exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models import EventStatus, WebhookEvent
+from bot.db.repos import events as event_repo
+from bot.db.types import utcnow
+from bot.services.events.contract import NotJsonError, parse_event, parse_event_json
+from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
+from bot.services.worker import PollingWorker
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+POLL_SECONDS = 5.0
+BATCH = 64
+# While webhooks are arriving, acknowledging them comes first: processing waits for a quiet
+# moment, but never longer than this per event, so it always makes progress. (On SQLite an
+# event's transaction holds the only write lock while its statements wait their turn on the
+# busy event loop — tens of milliseconds in which no webhook can be stored.)
+MAX_DEFER_SECONDS = 2.0
+QUIET_CHECK_SECONDS = 0.01
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s … capped at 15 minutes."""
+    return timedelta(seconds=min(2**attempts, 900))
+
+
+AfterCommit = Callable[[AppliedEvent], Awaitable[None]]
+
+
+class EventProcessor(PollingWorker):
+    name = "guarantor-event-processor"
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        orders: OrderBook,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        busy: Callable[[], bool] = lambda: False,
+        max_defer_seconds: float = MAX_DEFER_SECONDS,
+    ) -> None:
+        super().__init__(poll_seconds=poll_seconds)
+        self._sessions = sessions
+        self._busy = busy
+        self._max_defer_seconds = max_defer_seconds
+        self._orders = orders
+        self._after_commit: list[AfterCommit] = []
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` once an event's transaction has committed (Discord effects go here)."""
+        self._after_commit.append(callback)
+
+    async def process_due(self, limit: int = BATCH) -> int:
+        """Process up to `limit` due events, one transaction each; returns how many were handled."""
+        await self._release_stranded(limit)
+        async with self._sessions() as session:
+            due = await event_repo.due_ids(session=session, now=utcnow(), limit=limit)
+        handled = 0
+        for event_id in due:
+            await self._wait_for_quiet()
+            if await self.process_one(event_id):
+                handled += 1
+        return handled
+
+    async def _release_stranded(self, limit: int) -> None:
+        # A fact can be marked waiting by one worker while another commits its order's agreement
+        # (neither sees the other's write): such events are found here and become due again.
+        async with self._sessions() as session:
+            stranded = await event_repo.stranded_ids(session=session, limit=limit)
+        if stranded:
+            async with self._sessions.begin() as session:
+                released = await event_repo.release(session=session, event_ids=stranded)
+            log.info("released %d waiting event(s) whose order has arrived", released)
+
+    async def _wait_for_quiet(self) -> None:
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._max_defer_seconds  # real time: a busy loop sleeps longer than asked
+        while self._busy() and loop.time() < give_up_at:  # noqa: ASYNC110 (busy() is about time: no event to await)
+            await asyncio.sleep(QUIET_CHECK_SECONDS)
+
+    async def process_one(self, event_id: int) -> bool:
+        try:
+            async with self._sessions.begin() as session:
+                stored = await event_repo.claim(session=session, event_id=event_id)
+                if stored is None:
+                    return False  # another worker has it, or it is done
+                applied = await self._apply(session, stored)
+        except Exception as exc:
+            log.exception("processing event %s failed", event_id)
+            await self._record_failure(event_id, exc)
+            return True
+        for callback in self._after_commit:
+            try:
+                await callback(applied)
+            except Exception:
+                log.exception("after-commit step for event %s failed", event_id)
+        return True
+
+    async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:
+        try:
+            event = parse_event_json(stored.body)
+        except NotJsonError:
+            # Stored by an earlier build, which parsed bodies with json.loads: it also took lone
+            # surrogate escapes and deep nesting, which pydantic-core refuses. Acknowledged, so applied.
+            event = parse_event(json.loads(stored.body))
+        applied = await self._orders.apply(session, event, stored.webhook_id)
+        stored.attempts += 1
+        stored.last_error = None
+        if applied.outcome is Outcome.WAITING:
+            stored.status = EventStatus.WAITING
+        elif applied.outcome is Outcome.IGNORED:
+            stored.status, stored.processed_at = EventStatus.IGNORED, utcnow()
+        else:
+            stored.status, stored.processed_at = EventStatus.PROCESSED, utcnow()
+        return applied
+
+    async def _record_failure(self, event_id: int, exc: Exception) -> None:
+        async with self._sessions.begin() as session:
+            stored = await event_repo.get(session=session, event_id=event_id)
+            if stored is None:
+                return
+            stored.attempts += 1
+            stored.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if stored.attempts >= MAX_ATTEMPTS:
+                stored.status = EventStatus.FAILED
+                log.error("event %s failed %d times; left for an operator", stored.webhook_id, stored.attempts)
+            else:
+                stored.next_attempt_at = utcnow() + backoff(stored.attempts)
+
+    async def work(self) -> int:
+        return await self.process_due()

@@ -1,0 +1,284 @@
+"""The Discord side of tickets: implements the services' `TicketOpener` port.
+
+Makes the private channel (in the configured category, overflowing at 50 channels), posts
+the summary that pings the officer role only, adds the buyer, and tells people things by
+DM with a mention where they asked as the fallback. Discord failures an admin can fix
+become `GuaranteeError`s naming what to grant; 429s are waited out by discord.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import discord
+
+from bot.db.models import GuildConfig, Ticket
+from bot.services.errors import GuaranteeError
+from bot.services.tickets.guilds import GuildSettings
+from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketChannel
+from cogs.tickets._summary import channel_name, channel_topic, summary_embed
+
+log = logging.getLogger(__name__)
+
+CATEGORY_LIMIT = 50
+CATEGORY_FULL = 50035  # Discord's "Invalid Form Body" code, sent when a category already holds 50 channels
+DEFAULT_CATEGORY = "Guarantee tickets"
+Controls = Callable[[str, str], discord.ui.View]
+
+
+class DiscordSetupError(GuaranteeError):
+    """Something an admin must fix in the server before tickets can open."""
+
+
+def missing_permissions(*names: str) -> DiscordSetupError:
+    wanted = " and ".join(f"**{name}**" for name in names)
+    return DiscordSetupError(
+        f"I can't open the ticket: I need the {wanted} permission(s) in this server (and in the ticket category). "
+        "Ask a server admin to grant them to my role, then try again."
+    )
+
+
+def officer_role(guild: discord.Guild, config: GuildConfig | None, default_name: str) -> discord.Role | None:
+    """The live officer role: the one `/guarantee setup` chose, else the one named in the settings."""
+    if config is not None and config.officer_role_id is not None:
+        return guild.get_role(config.officer_role_id)
+    return discord.utils.get(guild.roles, name=default_name)
+
+
+def no_officer_role(default_name: str) -> DiscordSetupError:
+    return DiscordSetupError(
+        f"I can't open the ticket: this server has no officer role. Ask a server admin to run "
+        f"`/guarantee setup` or to create a role named **{default_name}**."
+    )
+
+
+class DiscordTicketOpener:
+    def __init__(
+        self,
+        client: discord.Client,
+        guilds: GuildSettings,
+        *,
+        officer_role_name: str,
+        controls: Controls | None = None,
+    ) -> None:
+        self._client = client
+        self._guilds = guilds
+        self._role_name = officer_role_name
+        self._controls = controls
+        # Choosing a category and creating the channel in it is one step per guild: concurrent opens
+        # would otherwise all see room in the same category and overfill it.
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def create_channel(self, card: TicketCard) -> TicketChannel:
+        guild = self._client.get_guild(card.ticket.guild_id)
+        if guild is None:
+            raise DiscordSetupError("I am no longer in the server where this ticket was asked for.")
+        config = await self._guilds.get(guild.id)
+        role = officer_role(guild, config, self._role_name)
+        if role is None:
+            raise no_officer_role(self._role_name)
+        perms = guild.me.guild_permissions
+        lacking = [
+            label
+            for label, ok in (("Manage Channels", perms.manage_channels), ("Manage Roles", perms.manage_roles))
+            if not ok
+        ]
+        if lacking and not perms.administrator:
+            raise missing_permissions(*lacking)
+        try:
+            channel = await self._leftover(guild, card, role) or await self._create(guild, card, role, config)
+            message = await channel.send(
+                content=f"{role.mention} a new order needs a guarantor.",
+                embed=summary_embed(card.ticket, card.order, card.checks, escrow_state=card.escrow_state),
+                allowed_mentions=discord.AllowedMentions(everyone=False, users=False, roles=[role], replied_user=False),
+                view=self._view(card),
+            )
+        except discord.Forbidden:
+            raise missing_permissions("Manage Channels", "Manage Roles") from None
+        return TicketChannel(channel.id, message.id)
+
+    def _view(self, card: TicketCard) -> Any:
+        """The escrow's control buttons when the escrow extension provides them (else no view)."""
+        if self._controls is None:
+            return discord.utils.MISSING
+        return self._controls(card.ticket.order_id, card.escrow_state or "awaiting_funding")
+
+    async def _leftover(self, guild: discord.Guild, card: TicketCard, role: discord.Role) -> discord.TextChannel | None:
+        """A channel made before a crash (same name and topic) is used instead of a second one, made safe.
+
+        Anyone with Manage Channels can make a look-alike, or change the overwrites of ours. So a
+        channel is reused only if the bot can read it and nobody but the bot has posted in it, and its
+        overwrites are then set to the ticket's own, replacing whatever was there. Any other channel
+        of that name is left alone (and logged): the ticket gets a new one.
+        """
+        order_id = card.ticket.order_id
+        for channel in guild.text_channels:
+            if channel.name != channel_name(order_id) or channel.topic != channel_topic(order_id):
+                continue
+            if not await self._only_ours(guild, channel):
+                log.warning(
+                    "channel %s in guild %s looks like the ticket of order %s but is not the bot's; not using it",
+                    channel.id, guild.id, order_id,
+                )  # fmt: skip
+                continue
+            try:
+                await channel.edit(
+                    overwrites=self._overwrites(guild, card, role), reason=f"Guarantee ticket for order {order_id}"
+                )
+            except discord.Forbidden:
+                log.warning("cannot reset the permissions of channel %s (order %s); not using it", channel.id, order_id)
+                continue
+            return channel
+        return None
+
+    @staticmethod
+    async def _only_ours(guild: discord.Guild, channel: discord.TextChannel) -> bool:
+        """Can the bot read `channel`, and did nobody else post in it?"""
+        perms = channel.permissions_for(guild.me)
+        if not (perms.view_channel and perms.read_message_history):
+            return False
+        try:
+            async for message in channel.history(limit=100, oldest_first=True):
+                if message.author.id != guild.me.id:
+                    return False
+        except discord.HTTPException:
+            return False
+        return True
+
+    async def _create(
+        self, guild: discord.Guild, card: TicketCard, role: discord.Role, config: GuildConfig | None
+    ) -> discord.TextChannel:
+        overwrites = self._overwrites(guild, card, role)
+        full: set[int] = set()
+        async with self._locks.setdefault(guild.id, asyncio.Lock()):
+            while True:
+                category = await self._category(guild, config, role, full=full)
+                try:
+                    return await guild.create_text_channel(
+                        channel_name(card.ticket.order_id),
+                        category=category,
+                        overwrites=overwrites,
+                        topic=channel_topic(card.ticket.order_id),
+                        reason=f"Guarantee ticket for order {card.ticket.order_id}",
+                    )
+                except discord.HTTPException as exc:
+                    if exc.code != CATEGORY_FULL or full:  # full already tried: once is the limit
+                        raise
+                    log.info(
+                        "category %s in guild %s is full (Discord said so); trying the next", category.id, guild.id
+                    )
+                    full.add(category.id)
+
+    @staticmethod
+    def _overwrites(
+        guild: discord.Guild, card: TicketCard, role: discord.Role
+    ) -> dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite]:
+        allow = discord.PermissionOverwrite(
+            view_channel=True, send_messages=True, read_message_history=True, attach_files=True, embed_links=True
+        )
+        overwrites: dict[discord.Role | discord.Member | discord.Object, discord.PermissionOverwrite] = {
+            guild.default_role: discord.PermissionOverwrite(view_channel=False),
+            role: allow,
+            guild.me: discord.PermissionOverwrite(
+                view_channel=True,
+                send_messages=True,
+                read_message_history=True,
+                manage_channels=True,
+                manage_permissions=True,
+                embed_links=True,
+                attach_files=True,
+            ),
+        }
+        for user_id in (card.ticket.freelancer_id, card.ticket.buyer_id):
+            if user_id is not None:
+                overwrites[guild.get_member(user_id) or discord.Object(user_id, type=discord.Member)] = allow
+        return overwrites
+
+    async def _category(
+        self, guild: discord.Guild, config: GuildConfig | None, role: discord.Role, *, full: set[int]
+    ) -> discord.CategoryChannel:
+        """The configured category (or ours), or the next overflow one with room (`full`: known full ones)."""
+        base = guild.get_channel(config.category_id) if config and config.category_id else None
+        base_name = base.name if isinstance(base, discord.CategoryChannel) else DEFAULT_CATEGORY
+        # `guild.categories` and `category.channels` each sort or scan every channel of the guild:
+        # read them once per open, not once per candidate.
+        by_name: dict[str, discord.CategoryChannel] = {}
+        for existing in guild.categories:  # in position order: the first of a name wins, as discord.utils.get
+            by_name.setdefault(existing.name, existing)
+        in_category = Counter(channel.category_id for channel in guild.channels)
+        candidates: list[discord.CategoryChannel | None] = [base] if isinstance(base, discord.CategoryChannel) else []
+        candidates += [by_name.get(base_name)]
+        candidates += [by_name.get(f"{base_name} {n}") for n in range(2, 11)]
+        for category in candidates:
+            if category is not None and category.id not in full and in_category[category.id] < CATEGORY_LIMIT:
+                return category
+        taken = set(by_name)
+        name = (
+            base_name
+            if base_name not in taken
+            else next(f"{base_name} {n}" for n in range(2, 100) if f"{base_name} {n}" not in taken)
+        )
+        log.info("creating ticket category %r in guild %s", name, guild.id)
+        return await guild.create_category(
+            name,
+            overwrites={
+                guild.default_role: discord.PermissionOverwrite(view_channel=False),
+                role: discord.PermissionOverwrite(view_channel=True),
+            },
+            reason="Guarantee tickets",
+        )
+
+    async def _channel(self, channel_id: int) -> discord.abc.GuildChannel | None:
+        channel = self._client.get_channel(channel_id)
+        if channel is not None:
+            return channel  # type: ignore[return-value]
+        try:
+            fetched = await self._client.fetch_channel(channel_id)
+        except discord.NotFound:
+            return None
+        return fetched if isinstance(fetched, discord.abc.GuildChannel) else None
+
+    async def channel_exists(self, guild_id: int, channel_id: int) -> bool:
+        return await self._channel(channel_id) is not None
+
+    async def add_member(self, ticket: Ticket, user_id: int) -> None:
+        channel = await self._channel(ticket.channel_id) if ticket.channel_id else None
+        if not isinstance(channel, discord.TextChannel):
+            raise ChannelGoneError(ticket.order_id)
+        try:
+            target = channel.guild.get_member(user_id) or await channel.guild.fetch_member(user_id)
+            await channel.set_permissions(
+                target, view_channel=True, send_messages=True, read_message_history=True, attach_files=True,
+                embed_links=True, reason=f"Buyer of order {ticket.order_id} verified",
+            )  # fmt: skip
+            await channel.send(f"<@{user_id}> joined as the buyer (email verified).")
+        except discord.NotFound:
+            raise ChannelGoneError(ticket.order_id) from None
+        except discord.Forbidden:
+            raise missing_permissions("Manage Roles") from None
+
+    async def notify(
+        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None
+    ) -> None:
+        """DM the user; when their DMs are closed, mention them where they asked."""
+        content = f"{text} <#{ticket_channel_id}>" if ticket_channel_id else text
+        try:
+            user = self._client.get_user(user_id) or await self._client.fetch_user(user_id)
+            await user.send(content)
+            return
+        except discord.HTTPException as exc:
+            log.info("DM to user %s failed (%s); falling back to a mention", user_id, exc.status)
+        channel = self._client.get_channel(fallback_channel_id) if fallback_channel_id else None
+        if not isinstance(channel, discord.abc.Messageable):
+            log.warning("could not tell user %s: DMs closed and no channel to mention them in", user_id)
+            return
+        await channel.send(
+            f"<@{user_id}> {content}",
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
+            ),
+        )

@@ -1,0 +1,272 @@
+"""The `/guarantee` command group: check, call one service, reply (ephemerally)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.services.errors import GuaranteeError, PermissionDeniedError
+from bot.services.tickets.guilds import GuildSettings
+from bot.services.tickets.queries import ESCROW_STATES, TicketQueries
+from cogs.tickets import _replies as _render
+from cogs.tickets._channels import Controls, DiscordTicketOpener, officer_role
+from cogs.tree import respond
+
+if TYPE_CHECKING:
+    from cogs.client import GuarantorBot
+
+STATE_CHOICES = [
+    app_commands.Choice(name=s.replace("_", " "), value=s) for s in ("open", "opening", "orphaned", "closed")
+]
+STATE_CHOICES += [app_commands.Choice(name=f"escrow: {s.replace('_', ' ')}", value=s) for s in ESCROW_STATES]
+
+
+def escrow_controls() -> Controls | None:
+    """`cogs.escrow.controls_for(order_id, state)` when the escrow extension provides it."""
+    try:
+        module = importlib.import_module("cogs.escrow")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "controls_for", None)
+
+
+class NotOfficerError(PermissionDeniedError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only Guarantor Officers can see the queue. Officers: check your role with `/guarantee officer`."
+        )
+
+
+class GuaranteeCog(
+    commands.GroupCog, group_name="guarantee", group_description="Escrow tickets for marketplace orders"
+):
+    def __init__(self, bot: GuarantorBot) -> None:
+        self.bot = bot
+        self.tickets = bot.runtime.tickets
+        self.queries = TicketQueries(bot.runtime.sessions)
+        self.guilds = GuildSettings(bot.runtime.sessions)
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        opener = DiscordTicketOpener(
+            self.bot, self.guilds, officer_role_name=self.bot.settings.officer_role_name, controls=escrow_controls()
+        )
+        self.tickets.attach(opener)
+
+    async def cog_unload(self) -> None:
+        self.tickets.attach(None)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.guild is None:
+            raise app_commands.NoPrivateMessage()
+        return True
+
+    async def _is_officer(self, member: discord.Member | discord.User) -> bool:
+        if not isinstance(member, discord.Member):
+            return False
+        role = officer_role(member.guild, await self.guilds.get(member.guild.id), self.bot.settings.officer_role_name)
+        return role is not None and role in member.roles
+
+    # ---- events ----------------------------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        await self.tickets.resume()
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        await self.tickets.channel_deleted(channel.id)
+
+    # ---- commands --------------------------------------------------------------------------
+    @app_commands.command(name="open")
+    @app_commands.checks.cooldown(10, 60.0, key=lambda i: i.user.id)
+    async def open_ticket(
+        self,
+        interaction: discord.Interaction,
+        email: app_commands.Range[str, 3, 320],
+        gig_link: app_commands.Range[str, 1, 2000],
+    ) -> None:
+        """Verify your agreed order and open its private guarantee ticket (freelancers).
+
+        Parameters
+        ----------
+        email
+            The email of your marketplace account: the seller email of the order.
+        gig_link
+            The link to the order's gig on the marketplace.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self.tickets.open(
+            guild_id=interaction.guild_id or 0,
+            user_id=interaction.user.id,
+            channel_id=interaction.channel_id,
+            email=email,
+            gig_link=gig_link,
+        )
+        await respond(interaction, _render.open_reply(result, self.bot.settings.pending_request_hours))
+
+    @app_commands.command(name="join")
+    @app_commands.checks.cooldown(10, 60.0, key=lambda i: i.user.id)
+    async def join_ticket(
+        self,
+        interaction: discord.Interaction,
+        order_id: app_commands.Range[str, 1, 64],
+        email: app_commands.Range[str, 3, 320],
+    ) -> None:
+        """Verify that you are the buyer of an order and join its guarantee ticket (buyers).
+
+        Parameters
+        ----------
+        order_id
+            The order id shown on the marketplace order page.
+        email
+            The email of your marketplace account: the buyer email of the order.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        ticket = await self.tickets.join(
+            guild_id=interaction.guild_id or 0, user_id=interaction.user.id, order_id=order_id, email=email
+        )
+        await respond(
+            interaction, f"✅ Email verified. You joined the ticket of order {ticket.order_id}: <#{ticket.channel_id}>"
+        )
+
+    @app_commands.command(name="status")
+    async def status(
+        self, interaction: discord.Interaction, order_id: app_commands.Range[str, 1, 64] | None = None
+    ) -> None:
+        """Show an order's state, terms and history (its parties and officers only).
+
+        Parameters
+        ----------
+        order_id
+            The order to show; leave empty for this ticket channel's order, or your newest one.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        status = await self.queries.status(
+            user_id=interaction.user.id,
+            is_officer=await self._is_officer(interaction.user),
+            guild_id=interaction.guild_id,
+            order_id=order_id,
+            channel_id=interaction.channel_id,
+        )
+        await respond(interaction, embed=_render.status_embed(status))
+
+    @app_commands.command(name="queue")
+    @app_commands.choices(state=STATE_CHOICES)
+    async def queue(
+        self,
+        interaction: discord.Interaction,
+        state: app_commands.Choice[str] | None = None,
+        page: app_commands.Range[int, 1, 1000] = 1,
+    ) -> None:
+        """List this server's tickets, unclaimed first, then oldest first (officers only).
+
+        Parameters
+        ----------
+        state
+            Only tickets in this ticket or escrow state (default: every open ticket).
+        page
+            Which page of ten to show.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if not await self._is_officer(interaction.user):
+            raise NotOfficerError()
+        wanted = state.value if state else None
+        result = await self.queries.queue(guild_id=interaction.guild_id or 0, state=wanted, page=page)
+        await respond(interaction, embed=_render.queue_embed(result, wanted))
+
+    @app_commands.command(name="officer")
+    async def officer(self, interaction: discord.Interaction, user: discord.Member) -> None:
+        """Check whether someone really is a Guarantor Officer in this server (anyone may ask).
+
+        Parameters
+        ----------
+        user
+            The person who says they are an officer.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assert interaction.guild is not None
+        role = officer_role(
+            interaction.guild, await self.guilds.get(interaction.guild.id), self.bot.settings.officer_role_name
+        )
+        if role is not None and role in user.roles:
+            text = f"✅ {user.mention} **is** a Guarantor Officer in this server (role {role.mention})."
+        else:
+            text = (
+                f"❌ {user.mention} is **NOT** a Guarantor Officer in this server. Do not send them money or "
+                "personal details; officers never DM first. Report them to the server's moderators."
+            )
+        await respond(interaction, text)
+
+    @app_commands.command(name="setup")
+    @app_commands.default_permissions(manage_guild=True)  # Discord ignores this on subcommands; the check guards
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def setup_guild(
+        self,
+        interaction: discord.Interaction,
+        officer_role: discord.Role,
+        category: discord.CategoryChannel | None = None,
+        log_channel: discord.TextChannel | None = None,
+    ) -> None:
+        """Choose the officer role, ticket category and log channel of this server (Manage Server).
+
+        Parameters
+        ----------
+        officer_role
+            The role of the Guarantor Officers: pinged on new tickets, sees every ticket.
+        category
+            The category new ticket channels go in (a full one overflows into a new one).
+        log_channel
+            Where closed tickets' transcripts are posted.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assert interaction.guild is not None
+        if officer_role.is_default() or officer_role.managed:
+            raise GuaranteeError("Pick a real role for the officers, not @everyone or a bot's own role.")
+        await self.guilds.configure(
+            guild_id=interaction.guild.id,
+            officer_role_id=officer_role.id,
+            category_id=category.id if category else None,
+            log_channel_id=log_channel.id if log_channel else None,
+            by=interaction.user.id,
+        )
+        await respond(interaction, _setup_reply(interaction.guild, officer_role, category, log_channel))
+
+    @join_ticket.autocomplete("order_id")
+    @status.autocomplete("order_id")
+    async def _order_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        choices = await self.queries.order_choices(
+            user_id=interaction.user.id,
+            current=current,
+            guild_id=interaction.guild_id,
+            is_officer=await self._is_officer(interaction.user),
+        )
+        return [app_commands.Choice(name=name, value=value) for name, value in choices]
+
+
+def _setup_reply(
+    guild: discord.Guild,
+    role: discord.Role,
+    category: discord.CategoryChannel | None,
+    log_channel: discord.TextChannel | None,
+) -> str:
+    lines = [
+        "✅ Saved.",
+        f"Officer role: {role.mention}",
+        f"Ticket category: {category.mention if category else 'unchanged (I create “Guarantee tickets” if none)'}",
+        f"Log channel: {log_channel.mention if log_channel else 'unchanged'}",
+    ]
+    perms = guild.me.guild_permissions
+    lacking = [
+        name
+        for name, ok in (("Manage Channels", perms.manage_channels), ("Manage Roles", perms.manage_roles))
+        if not ok
+    ]
+    if lacking and not perms.administrator:
+        lines.append(
+            f"⚠️ I still need the **{'** and **'.join(lacking)}** permission(s) to open tickets: grant them to my role."
+        )
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""`/guarantee join`: the verified buyer is added to the order's ticket, nobody else."""
+
+from __future__ import annotations
+
+from tests.cogs.tickets.conftest import open_ticket, ticket_channels, tickets
+
+
+async def join(env, *, by=None, order_id="ord_1", email="buyer@example.com", channel=None):
+    return await env.driver.command(
+        "guarantee join", by=by or env.buyer, channel=channel or env.channel, order_id=order_id, email=email
+    )
+
+
+async def test_the_buyer_joins_with_the_order_email(env, deliver):
+    await deliver()
+    await open_ticket(env)
+    (channel,) = ticket_channels(env)
+    assert not channel.permissions_for(env.buyer).view_channel
+    result = await join(env, email=" Buyer@Example.com ")
+    assert result.ephemeral and "joined the ticket of order ord_1" in result.content
+    assert channel.permissions_for(env.buyer).view_channel
+    assert not channel.permissions_for(env.outsider).view_channel
+    (ticket,) = await tickets(env)
+    assert ticket.buyer_id == env.buyer.id
+    assert env.messages(channel)[-1]["content"] == f"<@{env.buyer.id}> joined as the buyer (email verified)."
+
+
+async def test_wrong_buyer_email_adds_nobody(env, deliver):
+    await deliver()
+    await open_ticket(env)
+    (channel,) = ticket_channels(env)
+    result = await join(env, by=env.outsider, email="seller@example.com")
+    assert result.ephemeral and "Email check failed" in result.content and "buyer email" in result.content
+    assert not channel.permissions_for(env.outsider).view_channel
+    assert (await tickets(env))[0].buyer_id is None
+
+
+async def test_unknown_order_is_refused(env, deliver):
+    await deliver()
+    result = await join(env, order_id="nope")
+    assert result.ephemeral and "No agreed order with id 'nope'" in result.content
+
+
+async def test_join_before_the_ticket_is_opened_says_what_to_wait_for(env, deliver):
+    await deliver()
+    result = await join(env)
+    assert result.ephemeral and "no open ticket yet" in result.content and "/guarantee open" in result.content
+    assert await tickets(env) == []
+
+
+async def test_the_freelancer_cannot_join_as_the_buyer(env, deliver):
+    await deliver(buyer={"email": "seller@example.com"})
+    await open_ticket(env)
+    result = await join(env, by=env.freelancer, email="seller@example.com")
+    assert result.ephemeral and "buyer must join with their own account" in result.content
+
+
+async def test_a_second_account_cannot_take_the_buyer_seat(env, deliver):
+    await deliver()
+    await open_ticket(env)
+    await join(env)
+    result = await join(env, by=env.outsider)
+    assert result.ephemeral and "Another account already joined" in result.content
+    assert not ticket_channels(env)[0].permissions_for(env.outsider).view_channel
+
+
+async def test_join_in_a_dm_is_refused(env, deliver):
+    await deliver()
+    result = await env.driver.command("guarantee join", by=env.buyer, order_id="ord_1", email="buyer@example.com")
+    assert result.ephemeral and "only in a server" in result.content
+
+
+async def test_join_after_the_channel_was_deleted_marks_the_ticket_for_reopening(env, deliver):
+    await deliver()
+    await open_ticket(env)
+    (channel,) = ticket_channels(env)
+    cog = env.bot.get_cog("GuaranteeCog")  # the bot misses the delete event: it learns from the 404
+    env.bot.remove_listener(cog.on_guild_channel_delete, "on_guild_channel_delete")
+    await env.delete_channel_by_hand(channel)
+    result = await join(env)
+    assert result.ephemeral and "was deleted" in result.content
+    (ticket,) = await tickets(env)
+    assert (ticket.state, ticket.buyer_id) == ("orphaned", None)

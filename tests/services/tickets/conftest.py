@@ -1,0 +1,31 @@
+"""Fixtures shared by the ticket-service tests: a recording opener, the service, and a processor
+that feeds it agreed orders (tests/services/tickets/test_service.py adds its after-commit step)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.services.events.order_book import OrderBook
+from bot.services.events.processor import EventProcessor
+from bot.services.tickets.service import TicketService
+from tests.services.helpers import Sessions
+from tests.services.tickets.test_service import RecordingOpener
+
+
+@pytest.fixture
+def opener() -> RecordingOpener:
+    return RecordingOpener()
+
+
+@pytest.fixture
+def service(sessions: Sessions, opener: RecordingOpener) -> TicketService:
+    tickets = TicketService(sessions, marketplace_host="opentaskai.com", pending_hours=72)
+    tickets.attach(opener)
+    return tickets
+
+
+@pytest.fixture
+def processor(sessions: Sessions, service: TicketService) -> EventProcessor:
+    book = OrderBook()
+    book.add_hook(service.on_order_event)
+    return EventProcessor(sessions, book)
