@@ -1,4 +1,4 @@
-"""Everything with a lifetime, in one place: database, intake, processor, webhook server.
+"""Everything with a lifetime, in one place: database, intake, processor, workers, webhook server.
 
 The bot's `setup_hook` starts a `Runtime` and its `close()` stops it; in webhook-only
 mode the entry point does the same without a bot.
@@ -16,13 +16,13 @@ from sqlalchemy import text
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
-from bot.services import order_sections
-from bot.services.escrow.callbacks import CallbackWorker
-from bot.services.escrow.marketplace import MarketplaceEscrow, terms_locked
+from bot.services.effects import EffectRunner
+from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.service import EscrowService
 from bot.services.events.intake import EventIntake
 from bot.services.events.order_book import OrderBook
 from bot.services.events.processor import EventProcessor
+from bot.services.guilds import GuildSettings
 from bot.services.reports import OrderReports
 from bot.services.signing import SignatureVerifier
 from bot.services.tickets.service import TicketService
@@ -50,42 +50,30 @@ def freeze_heap() -> int:
 
 
 class Runtime:
+    """Builds the services in the order data flows through them: webhook → intake → processor →
+    order book → tickets and escrow → effects (Discord, callbacks)."""
+
     def __init__(self, settings: Settings, *, discord_status: Callable[[], str] = lambda: "disabled") -> None:
         self.settings = settings
         self.engine = create_engine(settings.database_url)
         self.sessions = create_sessionmaker(self.engine)
-        self.orders = OrderBook()
+        self.verifier = SignatureVerifier(secret.get_secret_value() for secret in settings.marketplace_webhook_secrets)
         self.reports = OrderReports(self.sessions)
-        for section in order_sections.SECTIONS:
-            self.reports.add_section(section)
-        self.processor = EventProcessor(self.sessions, self.orders, busy=lambda: self.intake.busy())
-        self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
-        # Tickets: waiting requests become ticket rows inside the event's transaction; the bot,
-        # once attached, makes their channels after the commit (or at start-up, from the rows).
+        self.guilds = GuildSettings(self.sessions)
         self.tickets = TicketService(
             self.sessions, marketplace_host=settings.marketplace_host, pending_hours=settings.pending_request_hours
         )
-        self.orders.add_hook(self.tickets.on_order_event)
-        self.processor.after_commit(self.tickets.after_event)
-        self.verifier = SignatureVerifier(secret.get_secret_value() for secret in settings.marketplace_webhook_secrets)
+        self.callback_poster = AiohttpPoster()
+        self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
+        self.effects = EffectRunner(self.tickets, self.callbacks)
+        self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects)
+        self.orders = OrderBook(MarketplaceEscrow(self.escrow))
+        self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())
+        self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         self._discord_status = discord_status
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._started = False
-        self._wire_escrow(settings)
-
-    def _wire_escrow(self, settings: Settings) -> None:
-        """Escrow: driven by people (cogs.escrow) and by marketplace events; reported back by callbacks."""
-        self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled)
-        self.marketplace_escrow = MarketplaceEscrow(self.escrow)
-        self.orders.add_hook(self.marketplace_escrow.on_event)
-        self.orders.set_terms_lock(terms_locked)
-        self.processor.after_commit(self.marketplace_escrow.after_commit)
-        self.callback_poster = AiohttpPoster()
-        self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
-        if self.callbacks is not None:
-            callbacks = self.callbacks
-            self.escrow.add_listener(lambda _change: _wake(callbacks))
 
     async def start(self, *, serve_webhooks: bool = True) -> None:
         """Migrate and start the workers (and the webhook server); a second call does nothing."""
@@ -144,7 +132,3 @@ class Runtime:
 
     def discord_status(self) -> str:
         return self._discord_status()
-
-
-async def _wake(worker: CallbackWorker) -> None:
-    worker.wake()

@@ -13,11 +13,10 @@ from click.testing import CliRunner, Result
 from bot.__main__ import cli
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.runtime import Runtime
-from bot.services.events.order_book import OrderBook
 from bot.services.events.processor import EventProcessor
 from cogs.client import create_bot
 from tests.conftest import TEST_SECRET
-from tests.services.helpers import store
+from tests.services.helpers import order_book, store
 from tests.webhooks.events import agreed, event
 
 
@@ -38,7 +37,7 @@ def seed(database_url: str, *documents: tuple[str, dict]) -> None:
         sessions = create_sessionmaker(engine)
         for msg_id, document in documents:
             await store(sessions, msg_id, document)
-        await EventProcessor(sessions, OrderBook()).process_due()
+        await EventProcessor(sessions, order_book(sessions)).process_due()
         await engine.dispose()
 
     asyncio.run(work())

@@ -7,9 +7,8 @@ import json
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models import Ticket, TicketState
-from bot.services.events.order_book import OrderBook
 from bot.services.events.processor import EventProcessor
-from tests.services.helpers import store
+from tests.services.helpers import order_book, store
 from tests.test_cli import invoke
 from tests.webhooks.events import agreed
 
@@ -20,7 +19,7 @@ def seed_tickets(database_url: str) -> None:
         sessions = create_sessionmaker(engine)
         for n, order_id in enumerate(("ord_a", "ord_b")):
             await store(sessions, f"msg_{n}", agreed(order_id))
-        await EventProcessor(sessions, OrderBook()).process_due()
+        await EventProcessor(sessions, order_book(sessions)).process_due()
         async with sessions.begin() as session:
             session.add(Ticket(order_id="ord_a", guild_id=1, freelancer_id=10, state=TicketState.OPEN, channel_id=99))
             session.add(Ticket(order_id="ord_b", guild_id=1, freelancer_id=11, state=TicketState.ORPHANED))

@@ -1,34 +1,25 @@
-"""Read-only views of orders for operators (the CLI's `orders list` / `orders show`)."""
+"""Read-only views of orders for operators (the CLI's `orders list` / `orders show`).
+
+`show` reads every feature's part of an order in one session: its terms and events, its
+escrow, its ticket, its callbacks.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, OrderTerms, WebhookEvent
+from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import events as event_repo
 from bot.db.repos import orders as order_repo
-
-# Other parts of the domain (escrow, tickets, callbacks) add their own sections to `show`:
-# a section returns (key, JSON-able value) for an order, or None when it has nothing to say.
-Section = Callable[[AsyncSession, str], Awaitable[tuple[str, Any] | None]]
+from bot.db.repos import tickets as ticket_repo
 
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def mask_email(email: str) -> str:
-    """`jane.doe@example.com` → `j***@e***.com`: enough to recognise, not to harvest."""
-    local, _, domain = email.partition("@")
-    name, dot, tld = domain.rpartition(".")
-    if not dot:
-        name, tld = domain, ""
-    masked_domain = f"{name[:1]}***{dot}{tld}" if domain else ""
-    return f"{local[:1]}***@{masked_domain}"
 
 
 def order_summary(order: Order) -> dict[str, Any]:
@@ -77,10 +68,6 @@ def _event(row: WebhookEvent) -> dict[str, Any]:
 class OrderReports:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._sections: list[Section] = []
-
-    def add_section(self, section: Section) -> None:
-        self._sections.append(section)
 
     async def list(self, *, limit: int) -> list[dict[str, Any]]:
         async with self._sessions() as session:
@@ -106,8 +93,54 @@ class OrderReports:
                 history = await order_repo.terms_history(session=session, order_id=order_id)
                 report["terms_history"] = [_terms(row) for row in history]
             report["events"] = [_event(row) for row in events]
-            for section in self._sections:
-                extra = await section(session, order_id)
-                if extra is not None:
-                    report[extra[0]] = extra[1]
+            if (escrow := await _escrow(session, order_id)) is not None:
+                report["escrow"] = escrow
+            if (ticket := await _ticket(session, order_id)) is not None:
+                report["ticket"] = ticket
+            report["callbacks"] = await _callbacks(session, order_id)
             return report
+
+
+async def _escrow(session: AsyncSession, order_id: str) -> dict[str, Any] | None:
+    escrow = await escrow_repo.get(session=session, order_id=order_id)
+    if escrow is None:
+        return None
+    return {
+        "state": escrow.state,
+        "version": escrow.version,
+        "payment_reference": escrow.payment_reference,
+        "approved_by": escrow.approved_by,
+        "approved_at": iso(escrow.approved_at),
+        "flag": escrow.flag,
+        "updated_at": iso(escrow.updated_at),
+    }
+
+
+async def _ticket(session: AsyncSession, order_id: str) -> dict[str, Any] | None:
+    ticket = await ticket_repo.for_order(session=session, order_id=order_id)
+    if ticket is None:
+        return None
+    return {
+        "state": ticket.state,
+        "guild_id": str(ticket.guild_id),
+        "channel_id": str(ticket.channel_id) if ticket.channel_id else None,
+        "freelancer_id": str(ticket.freelancer_id),
+        "buyer_id": str(ticket.buyer_id) if ticket.buyer_id else None,
+        "claimed_by": str(ticket.claimed_by) if ticket.claimed_by else None,
+    }
+
+
+async def _callbacks(session: AsyncSession, order_id: str) -> list[dict[str, Any]]:
+    rows = await escrow_repo.callbacks_for_order(session=session, order_id=order_id)
+    return [
+        {
+            "webhook_id": row.webhook_id,
+            "status": row.status,
+            "attempts": row.attempts,
+            "last_status": row.last_status,
+            "last_error": row.last_error,
+            "next_attempt_at": iso(row.next_attempt_at) if row.status != "delivered" else None,
+            "delivered_at": iso(row.delivered_at),
+        }
+        for row in rows
+    ]

@@ -2,17 +2,27 @@
 
 Custom ids are `guarantee:<action>:<order_id>`; they survive restarts because the bot
 registers the template (`add_dynamic_items`) and every click reloads the escrow from the
-database. Which buttons a state shows comes from `escrow_rules.RULES`, as do the checks.
+database. Which buttons a state shows comes from `rules.RULES`, as do the checks.
+
+A click or a form is one call to the escrow service, which decides who the person is on the
+order, whether the action applies, and what note it needs; the answer is the reply.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from bot.services.errors import GuaranteeError
 from bot.services.escrow.rules import Action, Note, State, rules_from
+from bot.services.escrow.service import Change, NoteNeeded
+from cogs.people import actor_of
+from cogs.tree import respond
+
+if TYPE_CHECKING:
+    from cogs.client import GuarantorBot
 
 ACTIONS = "|".join(a.value for a in Action if a is not Action.FLAG)
 TEMPLATE = rf"guarantee:(?P<action>{ACTIONS}):(?P<order_id>[A-Za-z0-9_-]{{1,64}})"
@@ -56,9 +66,19 @@ class EscrowButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
         return cls(Action(match["action"]), match["order_id"], label=label)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        from cogs.escrow._cog import controller
-
-        await controller(interaction).clicked(interaction, self.order_id, self.action)
+        """Refuse with the reason, ask for the note the action needs (the form remembers the escrow
+        version it was opened on), or act at once."""
+        bot = cast("GuarantorBot", interaction.client)
+        actor = actor_of(interaction.user, bot.settings.officer_role_name)
+        try:
+            result = await bot.runtime.escrow.click(self.order_id, self.action, actor)
+        except GuaranteeError as exc:
+            await respond(interaction, str(exc))
+            return
+        if isinstance(result, NoteNeeded):
+            await interaction.response.send_modal(NoteModal(self.order_id, self.action, result.note, result.version))
+            return
+        await respond(interaction, done(result))
 
 
 class NoteModal(discord.ui.Modal):
@@ -83,12 +103,30 @@ class NoteModal(discord.ui.Modal):
         self.add_item(self.note)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        from cogs.escrow._cog import controller
+        """Act only if the escrow is still at the version the form was opened on."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        bot = cast("GuarantorBot", interaction.client)
+        actor = actor_of(interaction.user, bot.settings.officer_role_name)
+        try:
+            change = await bot.runtime.escrow.submit(
+                self.order_id, self.action, actor, note=self.note.value, version=self.version
+            )
+        except GuaranteeError as exc:
+            await respond(interaction, str(exc))
+            return
+        await respond(interaction, done(change))
 
-        await controller(interaction).submitted(interaction, self.order_id, self.action, self.note.value, self.version)
+
+def done(change: Change) -> str:
+    """The acting person's confirmation."""
+    if change.action is Action.CLAIM:
+        return f"You claimed order {change.order_id}."
+    if change.action is Action.APPROVE:
+        return f"Your approval of order {change.order_id} is recorded; an officer can now release the funds."
+    return f"Done: order {change.order_id} is now {change.target.label}."
 
 
-def controls_for(order_id: str, state: str) -> discord.ui.View:
+def controls_for(order_id: str, state: State | str) -> discord.ui.View:
     """The persistent view for the order's summary message in `state` (no buttons once terminal)."""
     view = discord.ui.View(timeout=None)
     seen: set[Action] = set()

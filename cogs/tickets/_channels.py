@@ -18,8 +18,9 @@ import discord
 
 from bot.db.models import GuildConfig, Ticket
 from bot.services.errors import GuaranteeError
-from bot.services.tickets.guilds import GuildSettings
+from bot.services.guilds import GuildSettings, chosen_officer_role
 from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketChannel
+from cogs.people import lacking_permissions, officer_role
 from cogs.tickets._summary import channel_name, channel_topic, summary_embed
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,6 @@ def missing_permissions(*names: str) -> DiscordSetupError:
         f"I can't open the ticket: I need the {wanted} permission(s) in this server (and in the ticket category). "
         "Ask a server admin to grant them to my role, then try again."
     )
-
-
-def officer_role(guild: discord.Guild, config: GuildConfig | None, default_name: str) -> discord.Role | None:
-    """The live officer role: the one `/guarantee setup` chose, else the one named in the settings."""
-    if config is not None and config.officer_role_id is not None:
-        return guild.get_role(config.officer_role_id)
-    return discord.utils.get(guild.roles, name=default_name)
 
 
 def no_officer_role(default_name: str) -> DiscordSetupError:
@@ -78,16 +72,10 @@ class DiscordTicketOpener:
         if guild is None:
             raise DiscordSetupError("I am no longer in the server where this ticket was asked for.")
         config = await self._guilds.get(guild.id)
-        role = officer_role(guild, config, self._role_name)
+        role = officer_role(guild, chosen_officer_role(config), self._role_name)
         if role is None:
             raise no_officer_role(self._role_name)
-        perms = guild.me.guild_permissions
-        lacking = [
-            label
-            for label, ok in (("Manage Channels", perms.manage_channels), ("Manage Roles", perms.manage_roles))
-            if not ok
-        ]
-        if lacking and not perms.administrator:
+        if lacking := lacking_permissions(guild):
             raise missing_permissions(*lacking)
         try:
             channel = await self._leftover(guild, card, role) or await self._create(guild, card, role, config)

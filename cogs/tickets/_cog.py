@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.services.errors import GuaranteeError, PermissionDeniedError
-from bot.services.tickets.guilds import GuildSettings
-from bot.services.tickets.queries import ESCROW_STATES, TicketQueries
+from bot.services.errors import GuaranteeError
+from bot.services.escrow.rules import State
+from bot.services.guilds import chosen_officer_role
+from bot.services.tickets.queries import TicketQueries
+from cogs.escrow import controls_for
+from cogs.people import actor_of, lacking_permissions, officer_role
 from cogs.tickets import _replies as _render
-from cogs.tickets._channels import Controls, DiscordTicketOpener, officer_role
+from cogs.tickets._channels import DiscordTicketOpener
 from cogs.tree import respond
 
 if TYPE_CHECKING:
+    from bot.services.guilds import Actor
     from cogs.client import GuarantorBot
 
-STATE_CHOICES = [
-    app_commands.Choice(name=s.replace("_", " "), value=s) for s in ("open", "opening", "orphaned", "closed")
-]
-STATE_CHOICES += [app_commands.Choice(name=f"escrow: {s.replace('_', ' ')}", value=s) for s in ESCROW_STATES]
-
-
-def escrow_controls() -> Controls | None:
-    """`cogs.escrow.controls_for(order_id, state)` when the escrow extension provides it."""
-    try:
-        module = importlib.import_module("cogs.escrow")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "controls_for", None)
-
-
-class NotOfficerError(PermissionDeniedError):
-    def __init__(self) -> None:
-        super().__init__(
-            "Only Guarantor Officers can see the queue. Officers: check your role with `/guarantee officer`."
-        )
+STATE_CHOICES = [app_commands.Choice(name=s, value=s) for s in ("open", "opening", "orphaned", "closed")]
+STATE_CHOICES += [app_commands.Choice(name=f"escrow: {s.label}", value=s.value) for s in State]
 
 
 class GuaranteeCog(
@@ -48,12 +33,12 @@ class GuaranteeCog(
         self.bot = bot
         self.tickets = bot.runtime.tickets
         self.queries = TicketQueries(bot.runtime.sessions)
-        self.guilds = GuildSettings(bot.runtime.sessions)
+        self.guilds = bot.runtime.guilds
         super().__init__()
 
     async def cog_load(self) -> None:
         opener = DiscordTicketOpener(
-            self.bot, self.guilds, officer_role_name=self.bot.settings.officer_role_name, controls=escrow_controls()
+            self.bot, self.guilds, officer_role_name=self.bot.settings.officer_role_name, controls=controls_for
         )
         self.tickets.attach(opener)
 
@@ -65,11 +50,8 @@ class GuaranteeCog(
             raise app_commands.NoPrivateMessage()
         return True
 
-    async def _is_officer(self, member: discord.Member | discord.User) -> bool:
-        if not isinstance(member, discord.Member):
-            return False
-        role = officer_role(member.guild, await self.guilds.get(member.guild.id), self.bot.settings.officer_role_name)
-        return role is not None and role in member.roles
+    def _actor(self, user: discord.abc.User) -> Actor:
+        return actor_of(user, self.bot.settings.officer_role_name)
 
     # ---- events ----------------------------------------------------------------------------
     @commands.Cog.listener()
@@ -146,11 +128,7 @@ class GuaranteeCog(
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
         status = await self.queries.status(
-            user_id=interaction.user.id,
-            is_officer=await self._is_officer(interaction.user),
-            guild_id=interaction.guild_id,
-            order_id=order_id,
-            channel_id=interaction.channel_id,
+            self._actor(interaction.user), order_id=order_id, channel_id=interaction.channel_id
         )
         await respond(interaction, embed=_render.status_embed(status))
 
@@ -172,10 +150,8 @@ class GuaranteeCog(
             Which page of ten to show.
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if not await self._is_officer(interaction.user):
-            raise NotOfficerError()
         wanted = state.value if state else None
-        result = await self.queries.queue(guild_id=interaction.guild_id or 0, state=wanted, page=page)
+        result = await self.queries.queue(self._actor(interaction.user), state=wanted, page=page)
         await respond(interaction, embed=_render.queue_embed(result, wanted))
 
     @app_commands.command(name="officer")
@@ -189,9 +165,8 @@ class GuaranteeCog(
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild is not None
-        role = officer_role(
-            interaction.guild, await self.guilds.get(interaction.guild.id), self.bot.settings.officer_role_name
-        )
+        config = await self.guilds.get(interaction.guild.id)
+        role = officer_role(interaction.guild, chosen_officer_role(config), self.bot.settings.officer_role_name)
         if role is not None and role in user.roles:
             text = f"✅ {user.mention} **is** a Guarantor Officer in this server (role {role.mention})."
         else:
@@ -238,12 +213,7 @@ class GuaranteeCog(
     @join_ticket.autocomplete("order_id")
     @status.autocomplete("order_id")
     async def _order_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        choices = await self.queries.order_choices(
-            user_id=interaction.user.id,
-            current=current,
-            guild_id=interaction.guild_id,
-            is_officer=await self._is_officer(interaction.user),
-        )
+        choices = await self.queries.order_choices(self._actor(interaction.user), current)
         return [app_commands.Choice(name=name, value=value) for name, value in choices]
 
 
@@ -259,13 +229,7 @@ def _setup_reply(
         f"Ticket category: {category.mention if category else 'unchanged (I create “Guarantee tickets” if none)'}",
         f"Log channel: {log_channel.mention if log_channel else 'unchanged'}",
     ]
-    perms = guild.me.guild_permissions
-    lacking = [
-        name
-        for name, ok in (("Manage Channels", perms.manage_channels), ("Manage Roles", perms.manage_roles))
-        if not ok
-    ]
-    if lacking and not perms.administrator:
+    if lacking := lacking_permissions(guild):
         lines.append(
             f"⚠️ I still need the **{'** and **'.join(lacking)}** permission(s) to open tickets: grant them to my role."
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.services.escrow.rules import State
 from bot.services.tickets.queries import OrderStatus, QueuePage
 from bot.services.tickets.service import OpenResult, OpenStatus
 from cogs.tickets._summary import terms_embed
@@ -56,7 +57,7 @@ def queue_embed(page: QueuePage, state: str | None) -> discord.Embed:
         embed.add_field(
             name=f"{order.id} · {order.amount} {order.currency}"[:256],
             value=(
-                f"{where} · escrow {(item.escrow_state or 'awaiting_funding').replace('_', ' ')} · {claimed}\n"
+                f"{where} · escrow {State(item.escrow_state or State.AWAITING_FUNDING).label} · {claimed}\n"
                 f"opened {discord.utils.format_dt(ticket.created_at, 'R')}"
             ),
             inline=False,

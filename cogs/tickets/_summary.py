@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 
 from bot.db.models import Order, Ticket
+from bot.services.escrow.rules import State
 from bot.services.tickets.verification import mask_email, mask_emails_in
 
 SAFETY_NOTICE = (
@@ -32,7 +33,7 @@ def terms_embed(order: Order, *, title: str, escrow_state: str | None = None) ->
     embed = discord.Embed(title=_clip(title, 256), colour=discord.Colour.blurple(), url=order.gig_url)
     embed.add_field(name="Amount", value=f"{order.amount} {order.currency}")
     embed.add_field(name="Delivery due", value=discord.utils.format_dt(order.delivery_due, "F"))
-    embed.add_field(name="Escrow", value=(escrow_state or "awaiting_funding").replace("_", " "))
+    embed.add_field(name="Escrow", value=State(escrow_state or State.AWAITING_FUNDING).label)
     embed.add_field(name="Seller", value=_party(order.seller_name, order.seller_email))
     embed.add_field(name="Buyer", value=_party(order.buyer_name, order.buyer_email))
     embed.add_field(name="Terms version", value=str(order.terms_version))

@@ -12,7 +12,15 @@ from typing import Any
 from sqlalchemy import event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.services.guilds import Actor
+
 Sent = tuple[str, Any]
+OFFICER_ROLE = 55
+
+
+def officer_of(guild_id: int) -> Actor:
+    """An officer of `guild_id` (holding its role named OFFICER_ROLE_NAME), as an interaction shows them."""
+    return Actor(user_id=1, guild_id=guild_id, role_ids=frozenset({OFFICER_ROLE}), named_officer_role_id=OFFICER_ROLE)
 
 
 def order_fields(n: int, start: datetime) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import Escrow, Order, Ticket, TicketState
 from bot.db.types import utcnow
 from bot.services.tickets.queries import PAGE_SIZE, TicketQueries
-from tests.db.support import order_fields
+from tests.db.support import officer_of, order_fields
 
 GUILD = 1234
 
@@ -50,14 +50,14 @@ async def test_tickets_past_the_first_thousand_are_found_counted_and_paged(
     await add(sessions, 1040, funded)
     queries = TicketQueries(sessions)
 
-    first = await queries.queue(guild_id=GUILD, state="funded")
+    first = await queries.queue(officer_of(GUILD), state="funded")
     assert (first.total, first.pages) == (len(funded), 2)
-    second = await queries.queue(guild_id=GUILD, state="funded", page=2)
+    second = await queries.queue(officer_of(GUILD), state="funded", page=2)
     got = [item.order.id for item in first.items + second.items]
     assert got == [f"ord_{n:03d}" for n in sorted(funded)]
     assert all(item.escrow_state == "funded" for item in first.items + second.items)
     assert len(first.items) == PAGE_SIZE
 
-    waiting = await queries.queue(guild_id=GUILD, state="awaiting_funding", page=999)
+    waiting = await queries.queue(officer_of(GUILD), state="awaiting_funding", page=999)
     assert waiting.total == 1040 - len(funded) and waiting.page == waiting.pages
     assert "ord_1039" in [item.order.id for item in waiting.items]

@@ -10,7 +10,7 @@ from bot.db.models import Order, Ticket, TicketState
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services.tickets.queries import TicketQueries
-from tests.db.support import order_fields, sent
+from tests.db.support import officer_of, order_fields, sent
 
 GUILD = 1234
 
@@ -52,7 +52,7 @@ async def test_a_queue_page_is_one_count_and_one_page_query(
 ) -> None:
     await add_tickets(sessions, 25)
     with sent(engine) as captured:
-        page = await TicketQueries(sessions).queue(guild_id=GUILD, page=2)
+        page = await TicketQueries(sessions).queue(officer_of(GUILD), page=2)
     seen = [statement for statement, _ in captured]
     on_tickets = [s for s in seen if "FROM tickets" in s]
     assert len(on_tickets) == 2, on_tickets
@@ -66,7 +66,7 @@ async def test_a_queue_page_is_one_count_and_one_page_query(
 
 async def test_a_page_past_the_end_shows_the_last_page(sessions: async_sessionmaker[AsyncSession]) -> None:
     await add_tickets(sessions, 12)
-    page = await TicketQueries(sessions).queue(guild_id=GUILD, page=9)
+    page = await TicketQueries(sessions).queue(officer_of(GUILD), page=9)
     assert (page.page, page.pages, page.total, len(page.items)) == (2, 2, 12, 2)
-    empty = await TicketQueries(sessions).queue(guild_id=GUILD + 1)
+    empty = await TicketQueries(sessions).queue(officer_of(GUILD + 1))
     assert (empty.page, empty.pages, empty.total, empty.items) == (1, 1, 0, [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -9,6 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, OrderTerms, WebhookEvent
 from bot.db.repos import orders as order_repo
+from bot.services.effects import Effect
+from bot.services.escrow.marketplace import MarketplaceEscrow
+from bot.services.escrow.service import EscrowService
+from bot.services.events.order_book import OrderBook
 from tests.webhooks.events import dumps
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -44,3 +49,25 @@ async def history(sessions: Sessions, order_id: str) -> list[OrderTerms]:
 async def all_orders(sessions: Sessions) -> list[Order]:
     async with sessions() as session:
         return list((await session.scalars(select(Order))).all())
+
+
+def escrow_step(sessions: Sessions, *, callbacks_enabled: bool = False) -> MarketplaceEscrow:
+    return MarketplaceEscrow(EscrowService(sessions, callbacks_enabled=callbacks_enabled))
+
+
+def order_book(sessions: Sessions, *, callbacks_enabled: bool = False) -> OrderBook:
+    """The order book as the runtime wires it: with the escrow's step (tickets' step is a module function)."""
+    return OrderBook(escrow_step(sessions, callbacks_enabled=callbacks_enabled))
+
+
+class RecordingEffects:
+    """An effects runner that records what it was asked to run (and can wait or signal in between)."""
+
+    def __init__(self, on_run: Callable[[Sequence[Effect]], Awaitable[None]] | None = None) -> None:
+        self.runs: list[tuple[Effect, ...]] = []
+        self._on_run = on_run
+
+    async def run(self, effects: Sequence[Effect]) -> None:
+        self.runs.append(tuple(effects))
+        if self._on_run is not None:
+            await self._on_run(effects)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from bot.db.types import BigIntPK, Snowflake, UTCDateTime, utcnow
+from bot.db.types import BigIntPK, UTCDateTime, utcnow
 
 
 class Escrow(SQLModel, table=True):
@@ -20,7 +20,6 @@ class Escrow(SQLModel, table=True):
     payment_reference: str | None = Field(default=None, sa_column=Column(Text))
     approved_by: str | None = Field(default=None, sa_column=Column(String(32)))  # Discord id or "marketplace"
     approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
-    claimed_by: int | None = Field(default=None, sa_column=Column(Snowflake))  # kept when there is no ticket row
     flag: str | None = Field(default=None, sa_column=Column(Text))  # the latest thing officers must look at
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

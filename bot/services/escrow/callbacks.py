@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -52,11 +52,6 @@ async def queue(*, session: AsyncSession, webhook_id: str, order_id: str, data: 
     )
     session.add(CallbackDelivery(webhook_id=webhook_id, order_id=order_id, body=body))
     await session.flush()
-
-
-async def callbacks_for_order(*, session: AsyncSession, order_id: str) -> Sequence[CallbackDelivery]:
-    """Every callback for the order, oldest first, with its delivery state (for `orders show`)."""
-    return await escrow_repo.callbacks_for_order(session=session, order_id=order_id)
 
 
 class CallbackWorker(PollingWorker):

@@ -23,6 +23,11 @@ class State(StrEnum):
     def terminal(self) -> bool:
         return self in TERMINAL
 
+    @property
+    def label(self) -> str:
+        """The state in words (`awaiting funding`), as people read it."""
+        return self.value.replace("_", " ")
+
 
 TERMINAL = frozenset({State.RELEASED, State.REFUNDED, State.CANCELLED})
 MONEY_STATES = frozenset({State.RELEASED, State.REFUNDED})
@@ -64,10 +69,6 @@ class Rule:
     roles: frozenset[Role]
     note: Note = Note.NONE
     label: str = ""
-
-    @property
-    def changes_state(self) -> bool:
-        return self.source is not self.target
 
     def note_required(self, *, approved: bool) -> Note | None:
         """Which note must accompany this transition, if any."""

@@ -1,25 +1,30 @@
 """The escrow state machine (PRODUCT.md §4), driven by officers, parties and the marketplace.
 
-Every action is one transaction: read the escrow, check it against `escrow_rules.RULES`,
-compare-and-set the version, append the audit entry, queue the callback. Losing the
-compare-and-set means someone else acted first: the caller gets a clear domain error.
+Every action is one transaction: read the escrow and its ticket, decide who the person is on
+this order (an officer of the ticket's server, its freelancer, its buyer), check the action
+against `rules.RULES`, compare-and-set the version, append the audit entry, queue the
+callback. Losing the compare-and-set means someone else acted first: the caller gets a clear
+domain error. The result (`Change`) carries everything that is shown afterwards, so nothing
+is read back; its effects run once the transaction has committed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Escrow
+from bot.db.models import Escrow, GuildConfig, Ticket
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
 from bot.services.escrow import audit, callbacks
-from bot.services.escrow.rules import Action, Note, Role, Rule, State, rule_for, targets_of
+from bot.services.escrow.rules import Action, Note, Role, Rule, State, pick_role, rule_for, targets_of
+from bot.services.guilds import Actor, chosen_officer_role, config_of, officer_role_id
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,21 @@ class NoteRequiredError(GuaranteeError):
 
 
 @dataclass(frozen=True, slots=True)
+class TicketView:
+    """The order's ticket as it stood when the change committed: where to show it, whom to tell."""
+
+    guild_id: int
+    channel_id: int | None
+    summary_message_id: int | None
+    freelancer_id: int
+    buyer_id: int | None
+    claimed_by: int | None
+    officer_role_id: int | None  # chosen with `/guarantee setup`; None: the role named OFFICER_ROLE_NAME
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
-    """One recorded action: what the adapters announce and the callbacks report."""
+    """One recorded action: what the Discord side announces and the callbacks report."""
 
     order_id: str
     action: Action
@@ -62,13 +80,29 @@ class Change:
     note: str | None
     source_event_id: str | None
     audit_seq: int
+    approved: bool = False  # the buyer's approval is on record (after this change)
+    ticket: TicketView | None = None
+    callback_queued: bool = False
 
     @property
     def state_changed(self) -> bool:
         return self.source is not self.target
 
 
-Listener = Callable[[Change], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class NoteNeeded:
+    """The action is allowed but needs a written note first: the form, bound to `version`."""
+
+    order_id: str
+    action: Action
+    note: Note
+    version: int
+
+
+class EscrowEffects(Protocol):
+    """What committed changes cause outside the database (see `bot.services.effects`)."""
+
+    async def escrow_changed(self, changes: Sequence[Change]) -> None: ...
 
 
 def _clean_note(note: str | None) -> str | None:
@@ -78,31 +112,17 @@ def _clean_note(note: str | None) -> str | None:
     return note or None
 
 
-def _describe(state: State) -> str:
-    return state.value.replace("_", " ")
-
-
 class EscrowService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, callbacks_enabled: bool = False) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        callbacks_enabled: bool = False,
+        effects: EscrowEffects | None = None,
+    ) -> None:
         self._sessions = sessions
         self._callbacks_enabled = callbacks_enabled
-        self._listeners: list[Listener] = []
-
-    def add_listener(self, listener: Listener) -> None:
-        """Called with every committed `Change` (Discord announcements, waking the callback worker)."""
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: Listener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    async def notify(self, changes: list[Change]) -> None:
-        for change in changes:
-            for listener in list(self._listeners):
-                try:
-                    await listener(change)
-                except Exception:
-                    log.exception("escrow listener failed for %s on order %s", change.action, change.order_id)
+        self._effects = effects
 
     async def get(self, order_id: str) -> Escrow:
         async with self._sessions() as session:
@@ -111,18 +131,34 @@ class EscrowService:
             raise NotFoundError(f"There is no escrow for order {order_id}.")
         return escrow
 
-    async def preview(self, order_id: str, action: Action, *, actor_id: int, actor_role: Role) -> Note | None:
-        """Would this person's action be accepted now? Raises the reason if not; returns the note it needs.
-
-        Adapters ask before showing a form, so nobody types a reason for a button they may not use.
-        """
-        async with self._sessions() as session:
-            escrow = await escrow_repo.get(session=session, order_id=order_id)
-            if escrow is None:
-                raise NotFoundError(f"There is no order {order_id} in escrow.")
+    # ---- people: a button, a form -----------------------------------------------------------
+    async def click(self, order_id: str, action: Action, actor: Actor) -> Change | NoteNeeded:
+        """A button: who the person is on this order and whether the action applies now. An action
+        that needs a note answers `NoteNeeded` (nothing written); any other is done at once."""
+        async with self._sessions.begin() as session:
+            escrow, ticket, config = await self._context(session, order_id, actor)
+            role = self._role(escrow, ticket, config, action, actor)
             rule = self._rule(escrow, State(escrow.state), action, None)
-            await self._check_actor(session, escrow, rule, str(actor_id), actor_role)
-            return rule.note_required(approved=await self._approved(session, escrow))
+            self._check_actor(escrow, ticket, rule, str(actor.user_id), role)
+            need = rule.note_required(approved=await self._approved(session, escrow))
+            if need is not None:
+                return NoteNeeded(order_id, action, need, escrow.version)
+            change = await self._apply(
+                session, escrow, ticket, config, action, str(actor.user_id), role, None, escrow.version, None
+            )
+        await self._announce([change])
+        return change
+
+    async def submit(self, order_id: str, action: Action, actor: Actor, *, note: str, version: int) -> Change:
+        """A note form: act only if the escrow is still at the `version` the form was opened on."""
+        async with self._sessions.begin() as session:
+            escrow, ticket, config = await self._context(session, order_id, actor)
+            role = self._role(escrow, ticket, config, action, actor)
+            change = await self._apply(
+                session, escrow, ticket, config, action, str(actor.user_id), role, note, version, None
+            )
+        await self._announce([change])
+        return change
 
     async def act(
         self,
@@ -134,22 +170,23 @@ class EscrowService:
         note: str | None = None,
         expected_version: int | None = None,
     ) -> Change:
-        """A person's action, in its own transaction; listeners hear of it after the commit."""
+        """Act in a role the caller vouches for (an operator's tool, a test); parties are still checked
+        against the ticket, and nobody but the marketplace acts as the marketplace."""
         if actor_role is Role.MARKETPLACE:
             raise PermissionDeniedError("Only the marketplace itself can act as the marketplace.")
         async with self._sessions.begin() as session:
             change = await self.apply_in(
-                session,
-                order_id,
-                action,
-                actor=str(actor_id),
-                role=actor_role,
-                note=note,
+                session, order_id, action, actor=str(actor_id), role=actor_role, note=note,
                 expected_version=expected_version,
-            )
-        await self.notify([change])
+            )  # fmt: skip
+        await self._announce([change])
         return change
 
+    async def _announce(self, changes: Sequence[Change]) -> None:
+        if self._effects is not None:
+            await self._effects.escrow_changed(changes)
+
+    # ---- inside a caller's transaction (marketplace events) -----------------------------------
     async def apply_in(
         self,
         session: AsyncSession,
@@ -162,56 +199,91 @@ class EscrowService:
         expected_version: int | None = None,
         source_event_id: str | None = None,
     ) -> Change:
-        """Apply `action` inside the caller's transaction (the marketplace hook uses this directly)."""
-        note = _clean_note(note)
-        for _ in range(CAS_ATTEMPTS):
-            won = await self._try(session, order_id, action, actor, role, note, expected_version)
-            if won is not None:
-                break
-            if expected_version is not None:
-                expected_version = -1  # the version the caller saw is gone: report what happened
-        else:
-            raise ConflictError(f"Order {order_id} is changing right now; look at the ticket and try again.")
-        escrow, rule = won
-        await self._after_claim(session, rule, order_id, actor)
-        source = State(escrow.state)
-        record = audit.Record(order_id, action, actor, role, source, rule.target, note, source_event_id)
-        entry = await audit.append(session=session, record=record)
-        version = escrow.version + 1
-        change = Change(order_id, action, actor, role, source, rule.target, version, note, source_event_id, entry.seq)
-        if change.state_changed and self._callbacks_enabled:
-            webhook_id = f"esc_{order_id}_{version}"
-            data = _callback_data(change, entry.created_at.isoformat())
-            await callbacks.queue(session=session, webhook_id=webhook_id, order_id=order_id, data=data)
-        return change
+        """Apply `action` inside the caller's transaction; the caller announces the change after its commit."""
+        escrow = await self._load(session, order_id)
+        ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+        config = await config_of(session, ticket.guild_id) if ticket is not None else None
+        return await self._apply(
+            session, escrow, ticket, config, action, actor, role, note, expected_version, source_event_id
+        )
 
-    async def _try(
+    async def _context(
+        self, session: AsyncSession, order_id: str, actor: Actor
+    ) -> tuple[Escrow, Ticket | None, GuildConfig | None]:
+        escrow = await self._load(session, order_id)
+        ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+        guild_id = ticket.guild_id if ticket is not None else actor.guild_id
+        return escrow, ticket, await config_of(session, guild_id)
+
+    @staticmethod
+    def _role(escrow: Escrow, ticket: Ticket | None, config: GuildConfig | None, action: Action, actor: Actor) -> Role:
+        """Everything this person is on this order (an officer of the ticket's server, one of its parties),
+        narrowed to the role the action is done in."""
+        held: set[Role] = set()
+        if ticket is not None and actor.guild_id == ticket.guild_id:
+            officer_role = officer_role_id(chosen_officer_role(config), actor.named_officer_role_id)
+            if officer_role is not None and officer_role in actor.role_ids:
+                held.add(Role.OFFICER)
+            if ticket.freelancer_id == actor.user_id:
+                held.add(Role.FREELANCER)
+            if ticket.buyer_id == actor.user_id:
+                held.add(Role.BUYER)
+        return pick_role(action, State(escrow.state), held)
+
+    async def _apply(
         self,
         session: AsyncSession,
-        order_id: str,
+        escrow: Escrow,
+        ticket: Ticket | None,
+        config: GuildConfig | None,
         action: Action,
         actor: str,
         role: Role,
         note: str | None,
         expected_version: int | None,
-    ) -> tuple[Escrow, Rule] | None:
-        """Check the action against the escrow as it is now and compare-and-set; None if it moved meanwhile."""
-        escrow = await self._load(session, order_id)
-        rule = self._rule(escrow, State(escrow.state), action, expected_version)
-        await self._check_actor(session, escrow, rule, actor, role)
-        required = rule.note_required(approved=await self._approved(session, escrow))
-        if required is not None and note is None:
-            raise NoteRequiredError(f"A written {required.value} is needed to {rule.label.lower()}.")
-        values = self._values(rule, actor, note)
-        if await escrow_repo.compare_and_set(session=session, order_id=order_id, version=escrow.version, values=values):
-            return escrow, rule
-        return None
+        source_event_id: str | None,
+    ) -> Change:
+        note = _clean_note(note)
+        order_id = escrow.order_id
+        for attempt in range(CAS_ATTEMPTS):
+            if attempt:  # lost the compare-and-set: look again at what the winner left
+                escrow = await self._load(session, order_id)
+                if expected_version is not None:
+                    expected_version = -1  # the version the caller saw is gone: report what happened
+            rule = self._rule(escrow, State(escrow.state), action, expected_version)
+            self._check_actor(escrow, ticket, rule, actor, role)
+            approved = await self._approved(session, escrow)
+            required = rule.note_required(approved=approved)
+            if required is not None and note is None:
+                raise NoteRequiredError(f"A written {required.value} is needed to {rule.label.lower()}.")
+            values = self._values(rule, actor, note)
+            if await escrow_repo.compare_and_set(
+                session=session, order_id=order_id, version=escrow.version, values=values
+            ):
+                break
+        else:
+            raise ConflictError(f"Order {order_id} is changing right now; look at the ticket and try again.")
+        claimed_by = ticket.claimed_by if ticket is not None else None
+        if rule.action is Action.CLAIM and actor.isdigit():
+            claimed_by = int(actor)
+            await escrow_repo.set_ticket_claim(session=session, order_id=order_id, officer_id=claimed_by)
+        source = State(escrow.state)
+        record = audit.Record(order_id, action, actor, role, source, rule.target, note, source_event_id)
+        entry = await audit.append(session=session, record=record)
+        version = escrow.version + 1
+        view = _view(ticket, config, claimed_by)
+        change = Change(
+            order_id, action, actor, role, source, rule.target, version, note, source_event_id, entry.seq,
+            approved=approved or rule.action is Action.APPROVE, ticket=view,
+            callback_queued=source is not rule.target and self._callbacks_enabled,
+        )  # fmt: skip
+        if change.callback_queued:
+            data = _callback_data(change, entry.created_at.isoformat())
+            await callbacks.queue(session=session, webhook_id=f"esc_{order_id}_{version}", order_id=order_id, data=data)
+        return change
 
     async def _load(self, session: AsyncSession, order_id: str) -> Escrow:
         escrow = await escrow_repo.get(session=session, order_id=order_id, fresh=True)
-        if escrow is None and await order_repo.get(session=session, order_id=order_id) is not None:
-            await escrow_repo.create(session=session, order_id=order_id, state=State.AWAITING_FUNDING.value)
-            escrow = await escrow_repo.get(session=session, order_id=order_id, fresh=True)
         if escrow is None:
             raise NotFoundError(f"There is no order {order_id} in escrow.")
         return escrow
@@ -222,14 +294,15 @@ class EscrowService:
             raise _too_late(escrow, state, action)
         if expected_version is not None and expected_version != escrow.version:
             raise ConflictError(
-                f"Order {escrow.order_id} changed since you looked (it is {_describe(state)} now). "
+                f"Order {escrow.order_id} changed since you looked (it is {state.label} now). "
                 "Look at the ticket and try again."
             )
         if action is Action.APPROVE and escrow.approved_at is not None:
             raise AlreadyDoneError(f"The buyer's approval of order {escrow.order_id} is already recorded.")
         return rule
 
-    async def _check_actor(self, session: AsyncSession, escrow: Escrow, rule: Rule, actor: str, role: Role) -> None:
+    @staticmethod
+    def _check_actor(escrow: Escrow, ticket: Ticket | None, rule: Rule, actor: str, role: Role) -> None:
         if role not in rule.roles:
             who = " or ".join(sorted(r.value for r in rule.roles))
             raise PermissionDeniedError(f"Only the {who} can {rule.label.lower()} on this order.")
@@ -237,7 +310,6 @@ class EscrowService:
             if actor != MARKETPLACE:
                 raise PermissionDeniedError("Only the marketplace itself can act as the marketplace.")
             return
-        ticket = await escrow_repo.ticket(session=session, order_id=escrow.order_id)
         parties = {p for p in (ticket.freelancer_id, ticket.buyer_id) if p is not None} if ticket else set()
         if role is Role.OFFICER and actor.isdigit() and int(actor) in parties:
             raise SeparationOfDutiesError(
@@ -257,11 +329,13 @@ class EscrowService:
             if expected is None or str(expected) != actor:
                 raise PermissionDeniedError(f"Only the order's {role.value} can {rule.label.lower()}.")
         if rule.action is Action.CLAIM:
-            claimed = ticket.claimed_by if ticket is not None else escrow.claimed_by
-            if claimed is not None and str(claimed) == actor:
+            if ticket is None:
+                raise ConflictError(f"Order {escrow.order_id} has no ticket to claim yet.")
+            if ticket.claimed_by is not None and str(ticket.claimed_by) == actor:
                 raise AlreadyDoneError(f"You have already claimed order {escrow.order_id}.")
 
-    async def _approved(self, session: AsyncSession, escrow: Escrow) -> bool:
+    @staticmethod
+    async def _approved(session: AsyncSession, escrow: Escrow) -> bool:
         if escrow.approved_at is not None:
             return True
         order = await order_repo.get(session=session, order_id=escrow.order_id)
@@ -274,24 +348,39 @@ class EscrowService:
             values["payment_reference"] = note
         elif rule.action is Action.APPROVE:
             values["approved_by"], values["approved_at"] = actor, utcnow()
-        elif rule.action is Action.CLAIM and actor.isdigit():
-            values["claimed_by"] = int(actor)
         return values
 
-    @staticmethod
-    async def _after_claim(session: AsyncSession, rule: Rule, order_id: str, actor: str) -> None:
-        if rule.action is Action.CLAIM and actor.isdigit():
-            await escrow_repo.set_ticket_claim(session=session, order_id=order_id, officer_id=int(actor))
+
+async def ticket_view(session: AsyncSession, order_id: str) -> TicketView | None:
+    """The order's ticket as a change shows it, read in the change's transaction."""
+    ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+    if ticket is None:
+        return None
+    return _view(ticket, await config_of(session, ticket.guild_id), ticket.claimed_by)
+
+
+def _view(ticket: Ticket | None, config: GuildConfig | None, claimed_by: int | None) -> TicketView | None:
+    if ticket is None:
+        return None
+    return TicketView(
+        guild_id=ticket.guild_id,
+        channel_id=ticket.channel_id,
+        summary_message_id=ticket.summary_message_id,
+        freelancer_id=ticket.freelancer_id,
+        buyer_id=ticket.buyer_id,
+        claimed_by=claimed_by,
+        officer_role_id=chosen_officer_role(config),
+    )
 
 
 def _too_late(escrow: Escrow, state: State, action: Action) -> GuaranteeError:
     """Why `action` cannot apply to the escrow in `state` (no rule for it)."""
     if state in targets_of(action) and state.terminal:
-        return AlreadyDoneError(f"Already done: order {escrow.order_id} is already {_describe(state)}.")
+        return AlreadyDoneError(f"Already done: order {escrow.order_id} is already {state.label}.")
     if state.terminal:
-        return InvalidTransitionError(f"Order {escrow.order_id} is {_describe(state)}; that is final.")
+        return InvalidTransitionError(f"Order {escrow.order_id} is {state.label}; that is final.")
     return InvalidTransitionError(
-        f"Order {escrow.order_id} is {_describe(state)} now, so that is not possible. Look at the ticket and try again."
+        f"Order {escrow.order_id} is {state.label} now, so that is not possible. Look at the ticket and try again."
     )
 
 

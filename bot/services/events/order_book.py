@@ -1,14 +1,18 @@
-"""Applying marketplace events to orders.
+"""Applying marketplace events to orders, and handing each one on to the tickets and the escrow.
 
 Events arrive out of order and more than once, so every rule here is idempotent:
 terms are versioned by the event that carried them and ordered by `agreed_at`; facts
 (delivered, completed, cancelled) are recorded once; an event about an order whose
 agreement has not arrived yet waits for it instead of being lost.
+
+After the order itself, the book calls the next steps by name, in the same transaction:
+waiting ticket requests are resolved (`tickets.requests`) and the escrow reacts
+(`MarketplaceEscrow`). What must happen once the transaction has committed comes back as
+`AppliedEvent.effects`, which the processor runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,7 +22,10 @@ from bot.db.models import Order, OrderTerms
 from bot.db.repos import events as event_repo
 from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
+from bot.services.effects import AnnounceEscrowChange, Effect, OpenPendingTicket
+from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.events.contract import CancelledData, CompletedData, DeliveredData, MarketplaceEvent, TermsData
+from bot.services.tickets import requests
 from bot.services.tickets.links import gig_key
 
 
@@ -39,16 +46,7 @@ class AppliedEvent:
     webhook_id: str
     outcome: Outcome
     order: Order | None
-
-
-# Another part of the domain may freeze terms (the escrow, once funded) ...
-TermsLock = Callable[[AsyncSession, str], Awaitable[bool]]
-# ... and react to what an event did, inside the same transaction.
-EventHook = Callable[[AsyncSession, AppliedEvent], Awaitable[None]]
-
-
-async def _never_locked(_session: AsyncSession, _order_id: str) -> bool:
-    return False
+    effects: tuple[Effect, ...] = ()
 
 
 def _terms_values(data: TermsData) -> dict[str, object]:
@@ -71,25 +69,12 @@ def _terms_values(data: TermsData) -> dict[str, object]:
 
 
 class OrderBook:
-    """Applies one stored event to the orders, inside the caller's transaction."""
+    """Applies one stored event to the orders, inside the caller's transaction, then hands it on."""
 
-    def __init__(self, *, terms_lock: TermsLock = _never_locked, hooks: Sequence[EventHook] = ()) -> None:
-        self._terms_lock = terms_lock
-        self._hooks = list(hooks)
-
-    def add_hook(self, hook: EventHook) -> None:
-        self._hooks.append(hook)
-
-    def set_terms_lock(self, lock: TermsLock) -> None:
-        self._terms_lock = lock
+    def __init__(self, escrow: MarketplaceEscrow) -> None:
+        self._escrow = escrow
 
     async def apply(self, session: AsyncSession, event: MarketplaceEvent, webhook_id: str) -> AppliedEvent:
-        applied = await self._apply(session, event, webhook_id)
-        for hook in self._hooks:
-            await hook(session, applied)
-        return applied
-
-    async def _apply(self, session: AsyncSession, event: MarketplaceEvent, webhook_id: str) -> AppliedEvent:
         data = event.data
         if data is None:
             return AppliedEvent(event, webhook_id, Outcome.IGNORED, None)
@@ -97,10 +82,20 @@ class OrderBook:
         if isinstance(data, TermsData):
             outcome, order = await self._apply_terms(session, event, data, webhook_id, order)
         elif order is None:
-            outcome = Outcome.WAITING
+            return AppliedEvent(event, webhook_id, Outcome.WAITING, None)
         else:
             outcome = _record_fact(order, event)
-        return AppliedEvent(event, webhook_id, outcome, order)
+        effects: list[Effect] = []
+        if outcome is Outcome.CREATED:
+            await self._escrow.open(session, order.id)
+        if outcome in (Outcome.CREATED, Outcome.TERMS_APPLIED) and await requests.resolve_for_order(session, order):
+            effects.append(OpenPendingTicket(order.id))
+        changes = await self._escrow.react(
+            session, order_id=order.id, event_type=event.type, webhook_id=webhook_id,
+            terms_locked=outcome is Outcome.TERMS_LOCKED,
+        )  # fmt: skip
+        effects += [AnnounceEscrowChange(change) for change in changes]
+        return AppliedEvent(event, webhook_id, outcome, order, tuple(effects))
 
     async def _apply_terms(
         self, session: AsyncSession, event: MarketplaceEvent, data: TermsData, webhook_id: str, order: Order | None
@@ -117,7 +112,7 @@ class OrderBook:
             return Outcome.ALREADY_APPLIED, order
         if data.agreed_at <= order.agreed_at:
             outcome, note = Outcome.TERMS_STALE, "older than the current terms; not applied"
-        elif await self._terms_lock(session, order.id):
+        elif await self._escrow.terms_locked(session, order.id):
             outcome, note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
         else:
             outcome, note = Outcome.TERMS_APPLIED, None

@@ -1,4 +1,4 @@
-"""Working the stored events: claim, apply, mark; retry failures with backoff.
+"""Working the stored events: claim, apply (the order book), mark; then run the effects.
 
 Processing happens from the stored copy only, after the sender was answered, so a crash
 at any point loses nothing: an event is marked processed in the same transaction that
@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
+from bot.services.effects import Effect
 from bot.services.events.contract import NotJsonError, parse_event, parse_event_json
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
 from bot.services.worker import PollingWorker
@@ -41,7 +43,10 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 900))
 
 
-AfterCommit = Callable[[AppliedEvent], Awaitable[None]]
+class Effects(Protocol):
+    """Runs what an applied event asks for once its transaction committed (`bot.services.effects.EffectRunner`)."""
+
+    async def run(self, effects: Sequence[Effect]) -> None: ...
 
 
 class EventProcessor(PollingWorker):
@@ -51,6 +56,7 @@ class EventProcessor(PollingWorker):
         self,
         sessions: async_sessionmaker[AsyncSession],
         orders: OrderBook,
+        effects: Effects | None = None,
         *,
         poll_seconds: float = POLL_SECONDS,
         busy: Callable[[], bool] = lambda: False,
@@ -61,11 +67,7 @@ class EventProcessor(PollingWorker):
         self._busy = busy
         self._max_defer_seconds = max_defer_seconds
         self._orders = orders
-        self._after_commit: list[AfterCommit] = []
-
-    def after_commit(self, callback: AfterCommit) -> None:
-        """Run `callback` once an event's transaction has committed (Discord effects go here)."""
-        self._after_commit.append(callback)
+        self._effects = effects
 
     async def process_due(self, limit: int = BATCH) -> int:
         """Process up to `limit` due events, one transaction each; returns how many were handled."""
@@ -106,11 +108,11 @@ class EventProcessor(PollingWorker):
             log.exception("processing event %s failed", event_id)
             await self._record_failure(event_id, exc)
             return True
-        for callback in self._after_commit:
+        if self._effects is not None:
             try:
-                await callback(applied)
+                await self._effects.run(applied.effects)
             except Exception:
-                log.exception("after-commit step for event %s failed", event_id)
+                log.exception("after-commit effects of event %s failed", event_id)
         return True
 
     async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:

@@ -13,9 +13,11 @@ from bot.db.models import Order, OrderTerms, Ticket, TicketState
 from bot.db.repos import events as event_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as repo
-from bot.services.errors import GuaranteeError, NotFoundError
+from bot.services.errors import GuaranteeError, NotFoundError, PermissionDeniedError
+from bot.services.escrow.rules import State
+from bot.services.guilds import Actor, is_officer
 
-ESCROW_STATES = ("awaiting_funding", "funded", "delivered", "released", "disputed", "refunded", "cancelled")
+ESCROW_STATES = tuple(state.value for state in State)
 LIVE_TICKETS = (TicketState.OPENING, TicketState.OPEN)
 PAGE_SIZE = 10
 
@@ -50,6 +52,13 @@ class UnknownStateError(GuaranteeError):
         super().__init__(f"{state!r} is not a ticket or escrow state. Use one of: {known}.")
 
 
+class NotOfficerError(PermissionDeniedError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Only Guarantor Officers can see the queue. Officers: check your role with `/guarantee officer`."
+        )
+
+
 def _not_yours(order_id: str) -> NotFoundError:
     return NotFoundError(
         f"I found no order {order_id!r} that you are part of. Check the order id; only its freelancer, "
@@ -61,27 +70,20 @@ class TicketQueries:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def status(
-        self,
-        *,
-        user_id: int,
-        is_officer: bool,
-        guild_id: int | None,
-        order_id: str | None = None,
-        channel_id: int | None = None,
-    ) -> OrderStatus:
+    async def status(self, actor: Actor, *, order_id: str | None = None, channel_id: int | None = None) -> OrderStatus:
         """The order asked for, or the ticket of this channel, or the caller's newest ticket.
 
-        Parties see their order anywhere; `is_officer` (an officer of `guild_id`, where the command
-        was typed) only opens orders whose ticket lives in that same guild.
+        Parties see their order anywhere; an officer of the server where the command was typed only
+        opens orders whose ticket lives in that same server.
         """
+        user_id = actor.user_id
         async with self._sessions() as session:
             ticket = await self._pick(session, user_id, order_id, channel_id)
             wanted = order_id.strip() if order_id else (ticket.order_id if ticket else None)
             if wanted is None:
                 raise NotFoundError("You have no guarantee tickets. Give the order id to look one up.")
             order = await order_repo.get(session=session, order_id=wanted)
-            officer_here = is_officer and ticket is not None and ticket.guild_id == guild_id
+            officer_here = ticket is not None and ticket.guild_id == actor.guild_id and await is_officer(session, actor)
             allowed = officer_here or (ticket is not None and user_id in {ticket.freelancer_id, ticket.buyer_id})
             if order is None or not allowed:
                 raise _not_yours(wanted)
@@ -104,14 +106,17 @@ class TicketQueries:
         mine = await repo.for_user(session=session, user_id=user_id, limit=1)
         return mine[0][0] if mine else None
 
-    async def queue(self, *, guild_id: int, state: str | None = None, page: int = 1) -> QueuePage:
-        """Tickets of this guild: unclaimed first, then oldest first, `PAGE_SIZE` a page."""
+    async def queue(self, actor: Actor, *, state: str | None = None, page: int = 1) -> QueuePage:
+        """Tickets of the actor's server (officers only): unclaimed first, then oldest first, `PAGE_SIZE` a page."""
         wanted = (state or "").strip().lower() or None
         ticket_states = [s for s in TicketState if s.value == wanted] or list(LIVE_TICKETS)
         if wanted is not None and wanted not in {s.value for s in TicketState} and wanted not in ESCROW_STATES:
             raise UnknownStateError(wanted)
         escrow_state = wanted if wanted in ESCROW_STATES else None
+        guild_id = actor.guild_id or 0
         async with self._sessions() as session:
+            if not await is_officer(session, actor):
+                raise NotOfficerError()
             total = await repo.queue_size(
                 session=session, guild_id=guild_id, states=ticket_states, escrow_state=escrow_state
             )
@@ -129,15 +134,13 @@ class TicketQueries:
         items = [TicketSummary(t, o, escrow.get(t.order_id)) for t, o in rows]
         return QueuePage(items, page, pages, total)
 
-    async def order_choices(
-        self, *, user_id: int, current: str, guild_id: int | None, is_officer: bool
-    ) -> list[tuple[str, str]]:
+    async def order_choices(self, actor: Actor, current: str) -> list[tuple[str, str]]:
         """Autocomplete: the caller's own orders (officers: also the guild's live tickets), matching `current`."""
         needle = current.strip().lower()
         async with self._sessions() as session:
-            rows = list(await repo.for_user(session=session, user_id=user_id, limit=100))
-            if is_officer and guild_id is not None:
-                live = await repo.queue(session=session, guild_id=guild_id, states=LIVE_TICKETS, limit=100)
+            rows = list(await repo.for_user(session=session, user_id=actor.user_id, limit=100))
+            if actor.guild_id is not None and await is_officer(session, actor):
+                live = await repo.queue(session=session, guild_id=actor.guild_id, states=LIVE_TICKETS, limit=100)
                 rows += [row for row in live if row[0].order_id not in {t.order_id for t, _ in rows}]
         choices = []
         for ticket, order in rows:

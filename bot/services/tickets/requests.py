@@ -1,10 +1,13 @@
-"""Ticket requests made before the marketplace's agreement event arrived.
+"""A freelancer's request for a ticket, and the requests made before the agreement event arrived.
 
-A request waits (for `PENDING_REQUEST_HOURS`) for an order with its gig. When that order
-arrives, `resolve_for_order` runs inside the event's transaction: the first request whose
-email is the seller's becomes the ticket row (the bot makes the channel after the commit,
-or when it connects); a request with another email is rejected. Either way the requester
-is told, once, by `notify_requesters`.
+`new_ticket` is the one place a request becomes a ticket row (`/guarantee open` and a
+resolved pending request both go through it).
+
+A pending request waits (for `PENDING_REQUEST_HOURS`) for an order with its gig. When that
+order arrives, the order book calls `resolve_for_order` inside the event's transaction: the
+first request whose email is the seller's becomes the ticket row (the bot makes the channel
+after the commit, or when it connects); a request with another email is rejected. Either way
+the requester is told, once, by `notify_requesters`.
 """
 
 from __future__ import annotations
@@ -44,11 +47,22 @@ async def keep_pending(
     return request
 
 
-async def resolve_for_order(session: AsyncSession, order: Order) -> None:
-    """Turn the waiting requests for this order's gig into a ticket row, or reject them."""
+def new_ticket(*, order_id: str, guild_id: int, freelancer_id: int, origin_channel_id: int | None) -> Ticket:
+    """The ticket row for a freelancer's request, in `opening` until its channel is made."""
+    return Ticket(
+        order_id=order_id,
+        guild_id=guild_id,
+        freelancer_id=freelancer_id,
+        origin_channel_id=origin_channel_id,
+        state=TicketState.OPENING,
+    )
+
+
+async def resolve_for_order(session: AsyncSession, order: Order) -> bool:
+    """Turn the waiting requests for this order's gig into a ticket row, or reject them; True if there were any."""
     requests = await repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
     if not requests:
-        return
+        return False
     ticket = await repo.for_order(session=session, order_id=order.id)
     for request in requests:
         request.order_id, request.resolved_at = order.id, utcnow()
@@ -58,15 +72,15 @@ async def resolve_for_order(session: AsyncSession, order: Order) -> None:
             continue
         request.state = RequestState.FULFILLED
         if ticket is None and order.cancelled_at is None:
-            ticket = Ticket(
+            ticket = new_ticket(
                 order_id=order.id,
                 guild_id=request.guild_id,
                 freelancer_id=request.user_id,
                 origin_channel_id=request.channel_id,
-                state=TicketState.OPENING,
             )
             session.add(ticket)
     await session.flush()
+    return True
 
 
 def _notice(request: TicketRequest, ticket: Ticket | None, failure: str | None) -> tuple[str, int | None] | None:

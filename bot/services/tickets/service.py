@@ -27,7 +27,6 @@ from bot.db.types import utcnow
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
 from bot.services.escrow import audit
 from bot.services.escrow.rules import Role
-from bot.services.events.order_book import AppliedEvent, Outcome
 from bot.services.tickets import requests
 from bot.services.tickets.links import GigLink
 from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketOpener
@@ -61,10 +60,6 @@ class OpenResult:
 async def ticket_for_order(*, session: AsyncSession, order_id: str) -> Ticket | None:
     """The order's ticket (any state), for the escrow side: channel_id and summary_message_id live here."""
     return await repo.for_order(session=session, order_id=order_id)
-
-
-async def ticket_for_channel(*, session: AsyncSession, channel_id: int) -> Ticket | None:
-    return await repo.for_channel(session=session, channel_id=channel_id)
 
 
 def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
@@ -128,7 +123,7 @@ class TicketService:
                 order, ticket, escrow_state = found
                 order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
                 if ticket is None:  # the usual case: claim the row in the same transaction as the read
-                    claimed = Ticket(
+                    claimed = requests.new_ticket(
                         order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
                     )
                     session.add(claimed)
@@ -328,16 +323,6 @@ class TicketService:
         return self._opener
 
     # ---- agreement events and restarts ---------------------------------------------------
-    async def on_order_event(self, session: AsyncSession, applied: AppliedEvent) -> None:
-        """OrderBook hook, inside the event's transaction: waiting requests become tickets (rows)."""
-        if applied.order is not None and applied.outcome in {Outcome.CREATED, Outcome.TERMS_APPLIED}:
-            await requests.resolve_for_order(session, applied.order)
-
-    async def after_event(self, applied: AppliedEvent) -> None:
-        """After the event's commit: make the channels it unlocked and tell the requesters."""
-        if applied.order is not None and applied.outcome in {Outcome.CREATED, Outcome.TERMS_APPLIED}:
-            await self._finish_order(applied.order.id)
-
     async def resume(self) -> int:
         """At start-up: finish tickets left in `opening`, tell requesters what happened; returns tickets finished."""
         async with self._sessions.begin() as session:
@@ -345,10 +330,12 @@ class TicketService:
             opening = await repo.in_state(session=session, state=TicketState.OPENING)
             waiting = {request.order_id for request in await repo.unnotified(session=session) if request.order_id}
         for order_id in sorted({ticket.order_id for ticket in opening} | waiting):
-            await self._finish_order(order_id)
+            await self.finish_order(order_id)
         return len(opening)
 
-    async def _finish_order(self, order_id: str) -> None:
+    async def finish_order(self, order_id: str) -> None:
+        """After an agreement resolved waiting requests (or at start-up): make the order's channel if its
+        ticket is still `opening`, then tell every requester what happened."""
         if self._opener is None:
             return  # webhook-only: the rows wait for a bot
         failure: str | None = None

@@ -134,7 +134,7 @@ async def test_autocomplete_offers_the_callers_own_orders(env, deliver):
 
 
 async def test_an_unexpected_error_is_logged_and_answered_generically(env, monkeypatch, caplog):
-    async def broken(**_kwargs):
+    async def broken(*_args, **_kwargs):
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(env.bot.get_cog("GuaranteeCog").queries, "status", broken)

@@ -1,9 +1,10 @@
-"""An escrow world on the test database: orders made through the real `OrderBook` with the
-escrow hook, tickets naming the parties, and the Discord ids of everyone involved."""
+"""An escrow world on the test database: orders made through the real `OrderBook` and its escrow
+step, tickets naming the parties, and the Discord ids of everyone involved."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,16 +12,37 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import AuditEntry, CallbackDelivery, Escrow, Ticket
-from bot.services.escrow.marketplace import MarketplaceEscrow, terms_locked
+from bot.services.effects import AnnounceEscrowChange
+from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.service import Change, EscrowService
 from bot.services.events.contract import parse_event
 from bot.services.events.order_book import AppliedEvent, OrderBook
+from bot.services.guilds import Actor
 from tests.webhooks.events import agreed, event
 
 Sessions = async_sessionmaker[AsyncSession]
 
 FREELANCER, BUYER, OFFICER, OFFICER_2, OUTSIDER = 1001, 1002, 2001, 2002, 3001
 GUILD = 900
+OFFICER_ROLE = 777  # the role named OFFICER_ROLE_NAME in GUILD (no `/guarantee setup` was run)
+
+
+def actor(user_id: int, *, officer: bool = False, guild_id: int = GUILD) -> Actor:
+    """Someone clicking in GUILD, holding the officer role or not, as an interaction shows them."""
+    return Actor(user_id, guild_id, frozenset({OFFICER_ROLE}) if officer else frozenset(), OFFICER_ROLE)
+
+
+class Heard:
+    """The escrow's effects port: records every committed change (`then` runs after each batch)."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+        self.then: Callable[[Sequence[Change]], None] | None = None
+
+    async def escrow_changed(self, changes: Sequence[Change]) -> None:
+        self.changes += changes
+        if self.then is not None:
+            self.then(changes)
 
 
 @dataclass
@@ -28,16 +50,19 @@ class EscrowWorld:
     sessions: Sessions
     escrow: EscrowService
     book: OrderBook
-    marketplace: MarketplaceEscrow
-    heard: list[Change] = field(default_factory=list)
+    effects: Heard
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
+    @property
+    def heard(self) -> list[Change]:
+        return self.effects.changes
+
     async def deliver_event(self, document: dict[str, Any], webhook_id: str | None = None) -> AppliedEvent:
-        """What the processor does with one stored event: apply it in a transaction, then after-commit."""
+        """What the processor does with one stored event: apply it in a transaction, then run its effects."""
         webhook_id = webhook_id or f"msg_{next(self._ids)}"
         async with self.sessions.begin() as session:
             applied = await self.book.apply(session, parse_event(document), webhook_id)
-        await self.marketplace.after_commit(applied)
+        await self.effects.escrow_changed([e.change for e in applied.effects if isinstance(e, AnnounceEscrowChange)])
         return applied
 
     async def order(self, order_id: str = "ord_1", *, ticket: bool = True, buyer_joined: bool = True) -> str:
@@ -83,13 +108,6 @@ class EscrowWorld:
 
 
 def make_world(sessions: Sessions, *, callbacks_enabled: bool = False) -> EscrowWorld:
-    service = EscrowService(sessions, callbacks_enabled=callbacks_enabled)
-    marketplace = MarketplaceEscrow(service)
-    book = OrderBook(terms_lock=terms_locked, hooks=[marketplace.on_event])
-    world = EscrowWorld(sessions, service, book, marketplace)
-
-    async def hear(change: Change) -> None:
-        world.heard.append(change)
-
-    service.add_listener(hear)
-    return world
+    effects = Heard()
+    service = EscrowService(sessions, callbacks_enabled=callbacks_enabled, effects=effects)
+    return EscrowWorld(sessions, service, OrderBook(MarketplaceEscrow(service)), effects)

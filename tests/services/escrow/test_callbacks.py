@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
-from bot.services.escrow.callbacks import CallbackWorker, backoff, callbacks_for_order
+from bot.db.repos import escrow as escrow_repo
+from bot.services.escrow.callbacks import CallbackWorker, backoff
 from bot.services.escrow.rules import Action, Role
 from bot.settings import Settings
 from tests.conftest import TEST_SECRET
@@ -98,7 +99,7 @@ async def test_every_callback_is_delivered_once_in_order_despite_failures(sessio
         "officer",
     )
     async with sessions() as session:
-        rows = await callbacks_for_order(session=session, order_id="ord_a")
+        rows = await escrow_repo.callbacks_for_order(session=session, order_id="ord_a")
     assert [r.status for r in rows] == ["delivered"] * 3
     assert sum(r.attempts for r in await world.outbox()) == 6 + 4
 
@@ -157,7 +158,7 @@ async def test_the_running_worker_delivers_when_woken(sessions: Sessions, receiv
     w = CallbackWorker(
         sessions, poster, url=url, secret=CALLBACK_SECRET, poll_seconds=0.05, retry_after=lambda _n: timedelta(0)
     )
-    world.escrow.add_listener(lambda _change: asyncio.sleep(0, w.wake()))
+    world.effects.then = lambda _changes: w.wake()
     w.start()
     try:
         await world.order()

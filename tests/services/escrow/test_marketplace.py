@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete
 
-from bot.db.models import Escrow
 from bot.services.escrow.rules import Action, Role, State
-from bot.services.escrow.service import NoteRequiredError
 from bot.services.events.order_book import Outcome
 from tests.services.escrow.escrow_support import BUYER, FREELANCER, OFFICER, Sessions, make_world
 from tests.webhooks.events import event, terms
@@ -105,13 +102,3 @@ async def test_delivered_event_in_a_state_it_does_not_fit_changes_no_state(world
     await world.escrow.act("ord_1", Action.DISPUTE, actor_id=BUYER, actor_role=Role.BUYER, note="late")
     await world.fact("order.delivered", "ord_1")
     assert (await world.state()).state == State.DISPUTED
-
-
-async def test_an_order_known_before_the_escrow_feature_gets_its_escrow_on_first_use(world) -> None:
-    await world.order()
-    async with world.sessions.begin() as session:
-        await session.execute(delete(Escrow))
-    with pytest.raises(NoteRequiredError):
-        await world.escrow.act("ord_1", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER)
-    await fund(world)
-    assert (await world.state()).state == State.FUNDED

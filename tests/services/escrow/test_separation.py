@@ -14,7 +14,16 @@ from bot.services.escrow.rules import Action, Role, State
 from bot.services.escrow.service import BuyerNotJoinedError, SeparationOfDutiesError
 from bot.services.tickets.port import TicketCard, TicketChannel
 from bot.services.tickets.service import TicketService
-from tests.services.escrow.escrow_support import BUYER, FREELANCER, GUILD, OFFICER, OFFICER_2, Sessions, make_world
+from tests.services.escrow.escrow_support import (
+    BUYER,
+    FREELANCER,
+    GUILD,
+    OFFICER,
+    OFFICER_2,
+    Sessions,
+    actor,
+    make_world,
+)
 
 EMAIL = "buyer@example.com"  # the buyer email of `agreed()`
 
@@ -76,7 +85,7 @@ async def test_an_officer_cannot_confirm_funding_before_the_buyer_joined(world, 
     with pytest.raises(BuyerNotJoinedError, match="has not joined"):
         await world.escrow.act("ord_1", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="PAY-1")
     with pytest.raises(BuyerNotJoinedError):  # the buttons ask first: no form is shown either
-        await world.escrow.preview("ord_1", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER)
+        await world.escrow.click("ord_1", Action.FUND, actor(OFFICER, officer=True))
     assert (await world.state()).state == State.AWAITING_FUNDING
     assert await world.entries() == []
 

@@ -5,16 +5,28 @@ from __future__ import annotations
 import pytest
 
 from bot.db.models import Ticket
-from bot.services.errors import NotFoundError, PermissionDeniedError
+from bot.services.errors import ConflictError, NotFoundError, PermissionDeniedError
 from bot.services.escrow.rules import Action, Role, State
 from bot.services.escrow.service import (
     AlreadyDoneError,
     BuyerNotJoinedError,
+    Change,
     InvalidTransitionError,
+    NoteNeeded,
     NoteRequiredError,
     SeparationOfDutiesError,
 )
-from tests.services.escrow.escrow_support import BUYER, FREELANCER, OFFICER, OFFICER_2, OUTSIDER, Sessions, make_world
+from tests.services.escrow.escrow_support import (
+    BUYER,
+    FREELANCER,
+    GUILD,
+    OFFICER,
+    OFFICER_2,
+    OUTSIDER,
+    Sessions,
+    actor,
+    make_world,
+)
 
 
 @pytest.fixture
@@ -213,13 +225,31 @@ async def test_no_callbacks_are_queued_when_disabled(world) -> None:
     assert await world.outbox() == []
 
 
-async def test_preview_says_which_note_is_needed_or_why_not_and_changes_nothing(world) -> None:
+async def test_a_click_says_which_note_is_needed_or_why_not_and_changes_nothing(world) -> None:
     await funded(world)
-    assert await world.escrow.preview("ord_1", Action.DELIVER, actor_id=FREELANCER, actor_role=Role.FREELANCER) is None
-    need = await world.escrow.preview("ord_1", Action.REFUND, actor_id=OFFICER, actor_role=Role.OFFICER)
-    assert need is not None and need.value == "reason"
+    need = await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True))
+    assert isinstance(need, NoteNeeded) and need.note.value == "reason" and need.version == 1
     with pytest.raises(SeparationOfDutiesError):
-        await world.escrow.preview("ord_1", Action.REFUND, actor_id=BUYER, actor_role=Role.OFFICER)
+        await world.escrow.click("ord_1", Action.REFUND, actor(BUYER, officer=True))
     with pytest.raises(InvalidTransitionError):
-        await world.escrow.preview("ord_1", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER)
+        await world.escrow.click("ord_1", Action.FUND, actor(OFFICER, officer=True))
+    with pytest.raises(PermissionDeniedError, match="Only the officer"):  # no officer role: an outsider
+        await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER))
+    with pytest.raises(PermissionDeniedError):  # an officer of another server is nobody here
+        await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True, guild_id=GUILD + 1))
     assert (await world.state()).version == 1
+    done = await world.escrow.click("ord_1", Action.DELIVER, actor(FREELANCER))  # needs no note: done at once
+    assert isinstance(done, Change) and done.target is State.DELIVERED
+
+
+async def test_a_form_acts_only_on_the_version_it_was_opened_on(world) -> None:
+    await funded(world)
+    need = await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True))
+    assert isinstance(need, NoteNeeded)
+    await world.escrow.click("ord_1", Action.DELIVER, actor(FREELANCER))
+    with pytest.raises(ConflictError, match="changed since you looked"):
+        await world.escrow.submit("ord_1", Action.REFUND, actor(OFFICER, officer=True), note="x", version=need.version)
+    change = await world.escrow.submit(
+        "ord_1", Action.REFUND, actor(OFFICER, officer=True), note="late", version=need.version + 1
+    )
+    assert change.target is State.REFUNDED and change.ticket is not None and change.ticket.buyer_id == BUYER

@@ -1,17 +1,19 @@
-"""OrderBook.apply directly: outcomes, the terms lock and hooks inside the event's transaction."""
+"""OrderBook.apply directly: outcomes, the terms lock and the next steps inside the event's transaction."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OrderTerms
+from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.events.contract import parse_event
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
-from tests.services.helpers import Sessions, history, order
+from tests.services.helpers import Sessions, history, order, order_book
 from tests.webhooks.events import agreed, event, terms
 
 
@@ -25,7 +27,7 @@ def update(order_id: str, hour: int, amount: str) -> dict[str, Any]:
 
 
 async def test_outcomes(sessions: Sessions) -> None:
-    book = OrderBook()
+    book = order_book(sessions)
 
     async def outcome(document: dict[str, Any], msg_id: str) -> Outcome:
         return (await apply(sessions, book, document, msg_id)).outcome
@@ -44,16 +46,18 @@ async def test_outcomes(sessions: Sessions) -> None:
     assert await outcome(event("x.y", {"order_id": "o1"}), "x") is Outcome.IGNORED
 
 
-async def test_locked_terms_are_recorded_and_flagged_not_applied(sessions: Sessions) -> None:
+async def test_locked_terms_are_recorded_and_flagged_not_applied(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
     locked: list[str] = []
 
     async def lock(_session: AsyncSession, order_id: str) -> bool:
         locked.append(order_id)
         return True
 
-    book = OrderBook()
+    book = order_book(sessions)
     await apply(sessions, book, agreed("o1"), "a")
-    book.set_terms_lock(lock)
+    monkeypatch.setattr(MarketplaceEscrow, "terms_locked", staticmethod(lock))
     applied = await apply(sessions, book, update("o1", 11, "999"), "u")
 
     assert applied.outcome is Outcome.TERMS_LOCKED
@@ -65,25 +69,30 @@ async def test_locked_terms_are_recorded_and_flagged_not_applied(sessions: Sessi
     assert versions[1].note and "funding" in versions[1].note
 
 
-async def test_stale_update_is_not_even_checked_against_the_lock(sessions: Sessions) -> None:
+async def test_stale_update_is_not_even_checked_against_the_lock(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def lock(_session: AsyncSession, _order_id: str) -> bool:
         raise AssertionError("not needed for stale terms")
 
-    book = OrderBook()
+    book = order_book(sessions)
     await apply(sessions, book, agreed("o1"), "a")
-    book.set_terms_lock(lock)
+    monkeypatch.setattr(MarketplaceEscrow, "terms_locked", staticmethod(lock))
     assert (await apply(sessions, book, update("o1", 1, "1"), "old")).outcome is Outcome.TERMS_STALE
 
 
-async def test_hooks_run_inside_the_transaction(sessions: Sessions) -> None:
-    seen: list[tuple[Outcome, int]] = []
+async def test_next_steps_run_inside_the_transaction(sessions: Sessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, int]] = []
+    react = MarketplaceEscrow.react
 
-    async def hook(session: AsyncSession, applied: AppliedEvent) -> None:
-        # The hook sees the flushed state of this very transaction.
+    async def escrow_step(self: MarketplaceEscrow, session: AsyncSession, **kwargs: Any) -> list[Any]:
+        # The escrow's step sees the flushed state of this very transaction.
         count = await session.scalar(select(func.count()).select_from(OrderTerms))
-        seen.append((applied.outcome, int(count or 0)))
+        seen.append((kwargs["event_type"], int(count or 0)))
+        return await react(self, session, **kwargs)
 
-    book = OrderBook(hooks=[hook])
+    monkeypatch.setattr(MarketplaceEscrow, "react", escrow_step)
+    book = order_book(sessions)
     await apply(sessions, book, agreed("o1"), "a")
     await apply(sessions, book, update("o1", 11, "7"), "u")
-    assert seen == [(Outcome.CREATED, 1), (Outcome.TERMS_APPLIED, 2)]
+    assert seen == [("order.agreed", 1), ("order.updated", 2)]

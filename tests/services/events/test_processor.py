@@ -6,23 +6,35 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.db.models import EventStatus, WebhookEvent
+from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.events import processor as processing
 from bot.services.events.intake import EventIntake, IncomingEvent
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
 from bot.services.events.processor import MAX_ATTEMPTS, EventProcessor
-from tests.services.helpers import Sessions, all_orders, event_row, history, order, store
+from tests.services.helpers import (
+    RecordingEffects,
+    Sessions,
+    all_orders,
+    escrow_step,
+    event_row,
+    history,
+    order,
+    order_book,
+    store,
+)
 from tests.webhooks.events import agreed, dumps, event, terms
 
 
 @pytest.fixture
 def processor(sessions: Sessions) -> EventProcessor:
-    return EventProcessor(sessions, OrderBook())
+    return EventProcessor(sessions, order_book(sessions))
 
 
 async def snapshot(sessions: Sessions, order_id: str) -> tuple[object, ...]:
@@ -149,11 +161,13 @@ async def test_fact_is_recorded_once(sessions: Sessions, processor: EventProcess
     await store(sessions, "d2", event("order.delivered", {"order_id": "o1", "delivered_at": "2026-11-28T10:00Z"}))
     outcomes: list[Outcome] = []
 
-    async def capture(applied: AppliedEvent) -> None:
-        outcomes.append(applied.outcome)
+    class RecordingBook(OrderBook):
+        async def apply(self, session: AsyncSession, *args: Any) -> AppliedEvent:
+            applied = await super().apply(session, *args)
+            outcomes.append(applied.outcome)
+            return applied
 
-    processor.after_commit(capture)
-    await processor.process_due()
+    await EventProcessor(sessions, RecordingBook(escrow_step(sessions))).process_due()
     assert outcomes == [Outcome.CREATED, Outcome.FACT_RECORDED, Outcome.ALREADY_APPLIED]
     current = await order(sessions, "o1")
     assert current is not None and current.delivered_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -200,40 +214,38 @@ def test_backoff_grows_and_is_capped() -> None:
     assert delays == sorted(delays) and max(delays) == 900
 
 
-async def test_failing_hook_rolls_the_whole_event_back(sessions: Sessions) -> None:
-    book = OrderBook()
-
-    async def hook(_session: AsyncSession, _applied: AppliedEvent) -> None:
+async def test_failing_next_step_rolls_the_whole_event_back(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def react(*_args: object, **_kwargs: object) -> list[object]:
         raise ValueError("downstream broke")
 
-    book.add_hook(hook)
+    monkeypatch.setattr(MarketplaceEscrow, "react", react)  # the escrow's step, after the order was written
     await store(sessions, "m1", agreed("o1"))
-    await EventProcessor(sessions, book).process_due()
+    await EventProcessor(sessions, order_book(sessions)).process_due()
     assert await order(sessions, "o1") is None  # nothing half-applied
     row = await event_row(sessions, "m1")
     assert (row.status, row.attempts, row.last_error) == (EventStatus.PENDING, 1, "ValueError: downstream broke")
 
 
-async def test_failing_after_commit_callback_does_not_fail_the_event(sessions: Sessions) -> None:
-    processor = EventProcessor(sessions, OrderBook())
-
-    async def callback(_applied: AppliedEvent) -> None:
+async def test_failing_after_commit_effects_do_not_fail_the_event(sessions: Sessions) -> None:
+    async def broken(_effects: object) -> None:
         raise RuntimeError("discord is down")
 
-    processor.after_commit(callback)
+    processor = EventProcessor(sessions, order_book(sessions), RecordingEffects(broken))
     await store(sessions, "m1", agreed("o1"))
     await processor.process_due()
     assert (await event_row(sessions, "m1")).status == EventStatus.PROCESSED
 
 
 async def test_intake_wakes_the_running_processor(sessions: Sessions, engine: AsyncEngine) -> None:
-    processor = EventProcessor(sessions, OrderBook(), poll_seconds=60)  # only a wake-up can explain a quick result
     done = asyncio.Event()
 
-    async def finished(applied: AppliedEvent) -> None:
+    async def finished(_effects: object) -> None:
         done.set()
 
-    processor.after_commit(finished)
+    # Only a wake-up can explain a quick result.
+    processor = EventProcessor(sessions, order_book(sessions), RecordingEffects(finished), poll_seconds=60)
     intake = EventIntake(engine, on_stored=processor.wake)
     processor.start()
     intake.start()
@@ -251,19 +263,20 @@ async def test_intake_wakes_the_running_processor(sessions: Sessions, engine: As
 async def test_two_processors_do_not_strand_an_early_cancellation(sessions: Sessions) -> None:
     """Processor A sees no order for a cancellation while processor B is creating it: A must not leave it waiting."""
     created = asyncio.Event()
-    slow_book, fast_book = OrderBook(), OrderBook()
 
-    async def hold_open(_session: AsyncSession, applied: AppliedEvent) -> None:
-        if applied.outcome is Outcome.WAITING:  # A's transaction stays open while B commits the agreement
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(created.wait(), 1.0)
+    class SlowBook(OrderBook):
+        async def apply(self, session: AsyncSession, *args: Any) -> AppliedEvent:
+            applied = await super().apply(session, *args)
+            if applied.outcome is Outcome.WAITING:  # A's transaction stays open while B commits the agreement
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(created.wait(), 1.0)
+            return applied
 
-    async def mark_created(_applied: AppliedEvent) -> None:
+    async def mark_created(_effects: object) -> None:
         created.set()
 
-    slow_book.add_hook(hold_open)
-    slow, fast = EventProcessor(sessions, slow_book), EventProcessor(sessions, fast_book)
-    fast.after_commit(mark_created)
+    slow = EventProcessor(sessions, SlowBook(escrow_step(sessions)))
+    fast = EventProcessor(sessions, order_book(sessions), RecordingEffects(mark_created))
     cancel_id = await store(sessions, "c", event("order.cancelled", {"order_id": "o1", "reason": "gone"}))
     agree_id = await store(sessions, "a", agreed("o1"))
 
@@ -284,7 +297,7 @@ async def test_two_processors_do_not_strand_an_early_cancellation(sessions: Sess
 
 async def test_processing_waits_for_a_quiet_moment_while_webhooks_arrive(sessions: Sessions) -> None:
     busy = True
-    processor = EventProcessor(sessions, OrderBook(), busy=lambda: busy, max_defer_seconds=60)
+    processor = EventProcessor(sessions, order_book(sessions), busy=lambda: busy, max_defer_seconds=60)
     await store(sessions, "m1", agreed("o1"))
     working = asyncio.create_task(processor.process_due())
     await asyncio.sleep(0.2)
@@ -297,7 +310,7 @@ async def test_processing_waits_for_a_quiet_moment_while_webhooks_arrive(session
 
 
 async def test_processing_still_progresses_under_endless_webhooks(sessions: Sessions) -> None:
-    processor = EventProcessor(sessions, OrderBook(), busy=lambda: True, max_defer_seconds=0.1)
+    processor = EventProcessor(sessions, order_book(sessions), busy=lambda: True, max_defer_seconds=0.1)
     await store(sessions, "m1", agreed("o1"))
     await store(sessions, "m2", agreed("o2"))
     async with asyncio.timeout(5):
@@ -310,7 +323,7 @@ async def test_a_steady_trickle_of_webhooks_does_not_hold_processing_back(
     # One event every 30 ms is not a burst: processing must keep up while they arrive, not fall
     # back to one event per deferral (it once counted as "busy" for 50 ms after every batch).
     processor = EventProcessor(
-        sessions, OrderBook(), poll_seconds=0.05, busy=lambda: intake.busy(), max_defer_seconds=5
+        sessions, order_book(sessions), poll_seconds=0.05, busy=lambda: intake.busy(), max_defer_seconds=5
     )
     intake = EventIntake(engine, on_stored=processor.wake)
     intake.start()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.services.events.order_book import OrderBook
 from bot.services.events.processor import EventProcessor
 from bot.services.tickets.service import TicketService
-from tests.services.helpers import Sessions
+from tests.services.helpers import Sessions, order_book
 from tests.services.tickets.test_service import RecordingOpener
 
 
@@ -26,6 +25,4 @@ def service(sessions: Sessions, opener: RecordingOpener) -> TicketService:
 
 @pytest.fixture
 def processor(sessions: Sessions, service: TicketService) -> EventProcessor:
-    book = OrderBook()
-    book.add_hook(service.on_order_event)
-    return EventProcessor(sessions, book)
+    return EventProcessor(sessions, order_book(sessions))

@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models import Ticket
 from bot.db.repos import tickets as repo
-from bot.services.events.order_book import OrderBook
 from bot.services.events.processor import EventProcessor
 from bot.services.tickets.service import OpenStatus, TicketService
-from tests.services.helpers import store
+from tests.services.helpers import order_book, store
 from tests.services.tickets.test_service import RecordingOpener, agree, all_tickets, open_
 from tests.webhooks.events import agreed
 
@@ -65,10 +64,7 @@ async def test_an_open_is_one_read_one_claim_and_one_update(engine, sessions, pr
 async def test_the_card_shows_the_escrow_state_read_with_the_order(engine, sessions, processor, service, opener):
     await agree(sessions, processor)
     async with engine.begin() as connection:
-        await connection.exec_driver_sql(
-            "INSERT INTO escrows (order_id, state, version, created_at, updated_at) "
-            "VALUES ('ord_1', 'funded', 3, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        )
+        await connection.exec_driver_sql("UPDATE escrows SET state = 'funded', version = 3 WHERE order_id = 'ord_1'")
     await open_(service)
     (card,) = opener.cards
     assert (card.order.id, card.escrow_state, card.ticket.state) == ("ord_1", "funded", "opening")
@@ -169,9 +165,7 @@ async def test_an_open_running_while_the_claimer_closes_its_session_makes_no_sec
     sessions = async_sessionmaker(engine, class_=ClosingSlowly, expire_on_commit=False)
     service = TicketService(sessions, marketplace_host="opentaskai.com", pending_hours=72)
     service.attach(opener)
-    book = OrderBook()
-    book.add_hook(service.on_order_event)
-    await agree(sessions, EventProcessor(sessions, book))
+    await agree(sessions, EventProcessor(sessions, order_book(sessions)))
     second: list[Any] = []
 
     async def open_second() -> None:
