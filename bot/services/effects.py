@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from bot.services.escrow.service import Change
+from bot.services.escrow.results import Change
 
 if TYPE_CHECKING:
     from bot.services.escrow.callbacks import CallbackWorker

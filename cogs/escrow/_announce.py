@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.services.escrow.results import MARKETPLACE, Change, TicketView
 from bot.services.escrow.rules import Action, Role, next_steps, rule_for
-from bot.services.escrow.service import MARKETPLACE, Change, TicketView
 from cogs.escrow._views import controls_for
 from cogs.people import officer_role
 

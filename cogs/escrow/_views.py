@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 
 from bot.services.errors import GuaranteeError
+from bot.services.escrow.results import Change, NoteNeeded
 from bot.services.escrow.rules import Action, Note, State, rules_from
-from bot.services.escrow.service import Change, NoteNeeded
 from cogs.people import actor_of
 from cogs.tree import respond
 

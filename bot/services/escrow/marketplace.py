@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repos import escrow as escrow_repo
 from bot.services.escrow import audit
+from bot.services.escrow.results import MARKETPLACE, Change, ticket_view
 from bot.services.escrow.rules import Action, Role, State, rule_for
-from bot.services.escrow.service import MARKETPLACE, Change, EscrowService, ticket_view
+from bot.services.escrow.service import EscrowService
 
 _FLAGS = {
     ("order.delivered", State.AWAITING_FUNDING): "The marketplace reports the order delivered, but it is not funded.",

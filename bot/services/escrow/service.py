@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,80 +22,24 @@ from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
 from bot.services.escrow import audit, callbacks
-from bot.services.escrow.rules import Action, Note, Role, Rule, State, pick_role, rule_for, targets_of
+from bot.services.escrow.results import (
+    MARKETPLACE,
+    AlreadyDoneError,
+    BuyerNotJoinedError,
+    Change,
+    InvalidTransitionError,
+    NoteNeeded,
+    NoteRequiredError,
+    SeparationOfDutiesError,
+    view_of,
+)
+from bot.services.escrow.rules import Action, Role, Rule, State, pick_role, rule_for, targets_of
 from bot.services.guilds import Actor, chosen_officer_role, config_of, officer_role_id
 
 log = logging.getLogger(__name__)
 
-MARKETPLACE = "marketplace"
 MAX_NOTE = 1000
 CAS_ATTEMPTS = 3
-
-
-class AlreadyDoneError(ConflictError):
-    """Someone already did this (two officers clicked at once, or a replay)."""
-
-
-class InvalidTransitionError(ConflictError):
-    """The action does not apply to the escrow's current state."""
-
-
-class SeparationOfDutiesError(PermissionDeniedError):
-    """An officer who is a party to the order tried to act on it."""
-
-
-class BuyerNotJoinedError(ConflictError):
-    """Funding was confirmed before the buyer joined: nobody could tell whether the officer is the buyer."""
-
-
-class NoteRequiredError(GuaranteeError):
-    """The action needs a written note (payment reference, reason, resolution)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TicketView:
-    """The order's ticket as it stood when the change committed: where to show it, whom to tell."""
-
-    guild_id: int
-    channel_id: int | None
-    summary_message_id: int | None
-    freelancer_id: int
-    buyer_id: int | None
-    claimed_by: int | None
-    officer_role_id: int | None  # chosen with `/guarantee setup`; None: the role named OFFICER_ROLE_NAME
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One recorded action: what the Discord side announces and the callbacks report."""
-
-    order_id: str
-    action: Action
-    actor: str
-    role: Role
-    source: State
-    target: State
-    version: int
-    note: str | None
-    source_event_id: str | None
-    audit_seq: int
-    approved: bool = False  # the buyer's approval is on record (after this change)
-    ticket: TicketView | None = None
-    callback_queued: bool = False
-
-    @property
-    def state_changed(self) -> bool:
-        return self.source is not self.target
-
-
-@dataclass(frozen=True, slots=True)
-class NoteNeeded:
-    """The action is allowed but needs a written note first: the form, bound to `version`."""
-
-    order_id: str
-    action: Action
-    note: Note
-    version: int
 
 
 class EscrowEffects(Protocol):
@@ -123,13 +66,6 @@ class EscrowService:
         self._sessions = sessions
         self._callbacks_enabled = callbacks_enabled
         self._effects = effects
-
-    async def get(self, order_id: str) -> Escrow:
-        async with self._sessions() as session:
-            escrow = await escrow_repo.get(session=session, order_id=order_id)
-        if escrow is None:
-            raise NotFoundError(f"There is no escrow for order {order_id}.")
-        return escrow
 
     # ---- people: a button, a form -----------------------------------------------------------
     async def click(self, order_id: str, action: Action, actor: Actor) -> Change | NoteNeeded:
@@ -271,7 +207,7 @@ class EscrowService:
         record = audit.Record(order_id, action, actor, role, source, rule.target, note, source_event_id)
         entry = await audit.append(session=session, record=record)
         version = escrow.version + 1
-        view = _view(ticket, config, claimed_by)
+        view = view_of(ticket, config, claimed_by)
         change = Change(
             order_id, action, actor, role, source, rule.target, version, note, source_event_id, entry.seq,
             approved=approved or rule.action is Action.APPROVE, ticket=view,
@@ -349,28 +285,6 @@ class EscrowService:
         elif rule.action is Action.APPROVE:
             values["approved_by"], values["approved_at"] = actor, utcnow()
         return values
-
-
-async def ticket_view(session: AsyncSession, order_id: str) -> TicketView | None:
-    """The order's ticket as a change shows it, read in the change's transaction."""
-    ticket = await escrow_repo.ticket(session=session, order_id=order_id)
-    if ticket is None:
-        return None
-    return _view(ticket, await config_of(session, ticket.guild_id), ticket.claimed_by)
-
-
-def _view(ticket: Ticket | None, config: GuildConfig | None, claimed_by: int | None) -> TicketView | None:
-    if ticket is None:
-        return None
-    return TicketView(
-        guild_id=ticket.guild_id,
-        channel_id=ticket.channel_id,
-        summary_message_id=ticket.summary_message_id,
-        freelancer_id=ticket.freelancer_id,
-        buyer_id=ticket.buyer_id,
-        claimed_by=claimed_by,
-        officer_role_id=chosen_officer_role(config),
-    )
 
 
 def _too_late(escrow: Escrow, state: State, action: Action) -> GuaranteeError:

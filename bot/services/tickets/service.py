@@ -57,11 +57,6 @@ class OpenResult:
     expires_at: datetime | None = None
 
 
-async def ticket_for_order(*, session: AsyncSession, order_id: str) -> Ticket | None:
-    """The order's ticket (any state), for the escrow side: channel_id and summary_message_id live here."""
-    return await repo.for_order(session=session, order_id=order_id)
-
-
 def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
     """Only the ticket's own freelancer, in its own server, may reopen it (else it could be taken over)."""
     if guild_id != ticket.guild_id or user_id != ticket.freelancer_id:

@@ -1,7 +1,7 @@
 """A note is quoted line by line in the ticket channel: it cannot imitate a status line."""
 
+from bot.services.escrow.results import Change
 from bot.services.escrow.rules import Action, Role, State
-from bot.services.escrow.service import Change
 from cogs.escrow._announce import line
 
 

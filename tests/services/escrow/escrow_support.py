@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import AuditEntry, CallbackDelivery, Escrow, Ticket
 from bot.services.effects import AnnounceEscrowChange
 from bot.services.escrow.marketplace import MarketplaceEscrow
-from bot.services.escrow.service import Change, EscrowService
+from bot.services.escrow.results import Change
+from bot.services.escrow.service import EscrowService
 from bot.services.events.contract import parse_event
 from bot.services.events.order_book import AppliedEvent, OrderBook
 from bot.services.guilds import Actor

@@ -22,8 +22,8 @@ from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
 from bot.services.errors import GuaranteeError
 from bot.services.escrow import audit
+from bot.services.escrow.results import MARKETPLACE
 from bot.services.escrow.rules import MONEY_STATES, TERMINAL, Action, Role, State, rules_from
-from bot.services.escrow.service import MARKETPLACE
 from tests.services.escrow.escrow_support import (
     BUYER,
     FREELANCER,

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from bot.services.escrow import audit
+from bot.services.escrow.results import AlreadyDoneError
 from bot.services.escrow.rules import Action, Role, State
-from bot.services.escrow.service import AlreadyDoneError
 from tests.services.escrow.escrow_support import BUYER, FREELANCER, OFFICER, Sessions, make_world
 
 ATTEMPTS = 50

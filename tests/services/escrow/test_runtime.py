@@ -9,6 +9,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 
 from bot.db.models import Ticket
+from bot.db.repos import escrow as escrow_repo
 from bot.runtime import Runtime
 from bot.services.escrow.rules import Action, Role
 from bot.settings import Settings
@@ -69,8 +70,9 @@ async def test_events_and_people_drive_the_escrow_and_callbacks_reach_the_market
             sessions, "m3", event("order.delivered", {"order_id": "ord_9", "delivered_at": "2026-11-26T10:00:00Z"})
         )
         await processed(runtime, sessions, "m2", "m3")
-        escrow = await runtime.escrow.get("ord_9")
-        assert escrow.state == "delivered"
+        async with sessions() as session:
+            escrow = await escrow_repo.get(session=session, order_id="ord_9")
+        assert escrow is not None and escrow.state == "delivered"
         assert "New terms arrived after funding" in (escrow.flag or "")
         async with asyncio.timeout(10):
             while len(received) < 2:

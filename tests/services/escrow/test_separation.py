@@ -10,8 +10,8 @@ import pytest
 
 from bot.db.models import Ticket, TicketState
 from bot.services.errors import GuaranteeError, PermissionDeniedError
+from bot.services.escrow.results import BuyerNotJoinedError, SeparationOfDutiesError
 from bot.services.escrow.rules import Action, Role, State
-from bot.services.escrow.service import BuyerNotJoinedError, SeparationOfDutiesError
 from bot.services.tickets.port import TicketCard, TicketChannel
 from bot.services.tickets.service import TicketService
 from tests.services.escrow.escrow_support import (

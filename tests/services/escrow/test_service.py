@@ -6,8 +6,7 @@ import pytest
 
 from bot.db.models import Ticket
 from bot.services.errors import ConflictError, NotFoundError, PermissionDeniedError
-from bot.services.escrow.rules import Action, Role, State
-from bot.services.escrow.service import (
+from bot.services.escrow.results import (
     AlreadyDoneError,
     BuyerNotJoinedError,
     Change,
@@ -16,6 +15,7 @@ from bot.services.escrow.service import (
     NoteRequiredError,
     SeparationOfDutiesError,
 )
+from bot.services.escrow.rules import Action, Role, State
 from tests.services.escrow.escrow_support import (
     BUYER,
     FREELANCER,

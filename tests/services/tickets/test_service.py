@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import Ticket, TicketRequest, TicketState
+from bot.db.repos import tickets as ticket_repo
 from bot.services.effects import EffectRunner
 from bot.services.errors import ConflictError, GuaranteeError
 from bot.services.events.processor import EventProcessor
 from bot.services.tickets.port import TicketCard, TicketChannel
-from bot.services.tickets.service import OpenStatus, ticket_for_order
+from bot.services.tickets.service import OpenStatus
 from bot.services.tickets.verification import EmailMismatchError, GigMismatchError
 from tests.services.helpers import order_book, store
 from tests.webhooks.events import agreed
@@ -75,7 +76,7 @@ async def test_open_stores_the_channel_and_summary_for_the_escrow_side(sessions,
     result = await open_(service)
     assert (result.status, result.order_id, result.channel_id) == (OpenStatus.OPENED, "ord_1", 1001)
     async with sessions() as session:
-        ticket = await ticket_for_order(session=session, order_id="ord_1")
+        ticket = await ticket_repo.for_order(session=session, order_id="ord_1")
     assert ticket is not None
     assert (ticket.state, ticket.channel_id, ticket.summary_message_id) == (TicketState.OPEN, 1001, 2001)
     (card,) = opener.cards
