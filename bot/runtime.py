@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
-from bot.services.effects import EffectRunner
+from bot.services.effects import EffectWorker
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.service import EscrowService
 from bot.services.events.intake import EventIntake
@@ -65,7 +65,7 @@ class Runtime:
         )
         self.callback_poster = AiohttpPoster()
         self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
-        self.effects = EffectRunner(self.tickets, self.callbacks)
+        self.effects = EffectWorker(self.sessions, self.tickets.channels, callbacks=self.callbacks)
         self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects)
         self.orders = OrderBook(MarketplaceEscrow(self.escrow))
         self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())
@@ -82,7 +82,9 @@ class Runtime:
         self._started = True
         await upgrade(self.engine)
         self.intake.start()
+        await self.tickets.resume()
         self.processor.start()
+        self.effects.start()
         if self.callbacks is not None:
             self.callbacks.start()
         if serve_webhooks:
@@ -110,6 +112,7 @@ class Runtime:
             self._runner = None
         await self.intake.close()
         await self.processor.close()
+        await self.effects.close()
         if self.callbacks is not None:
             await self.callbacks.close()
         await self.callback_poster.close()

@@ -1,76 +1,236 @@
-"""What a committed change asks of the world outside the database, and the one place that runs it.
+"""The effect worker: does the outbox's Discord effects in the bot process, in order per order (each kind
+in its own line, all of them after the ticket's channel is made), only while Discord is ready, retrying
+with backoff on the database's clock. A failure that may pass (Discord down or
+slow, rate limits, the bot not connected yet, a permission an admin can still grant) is retried, never
+given up; an effect is dropped only when there is nothing left to do it on (its ticket's channel is gone).
 
-Applying an event (`OrderBook.apply`) returns its effects; the processor runs them here once
-the event's transaction has committed. An escrow action by a person runs its effects here too
-(`escrow_changed`). An effect that fails is logged; the database already holds the truth.
+Processes without a bot never run effects: they write them and leave them for the bot's worker.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.services.escrow.results import Change
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.clock import database_now
+from bot.db.models import DiscordEffect, EffectStatus, Escrow, Order, Ticket
+from bot.db.repos import effects as repo
+from bot.db.repos import escrow as escrow_repo
+from bot.db.repos import orders as order_repo
+from bot.db.repos import tickets as ticket_repo
+from bot.services.errors import GuaranteeError
+from bot.services.escrow.announcements import Line, NextStep
+from bot.services.escrow.results import MARKETPLACE, Change
+from bot.services.guilds import chosen_officer_role, config_of
+from bot.services.outbox import LEASE, Kind
+from bot.services.tickets.port import ChannelGoneError
+from bot.services.worker import PollingWorker
 
 if TYPE_CHECKING:
     from bot.services.escrow.callbacks import CallbackWorker
-    from bot.services.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
+POLL_SECONDS = 5.0
+BATCH = 64
+CONCURRENCY = 8  # effects of different orders in flight at once: one slow call holds up only its own order
+TICKET_KINDS = frozenset({Kind.OPEN_TICKET.value, Kind.TELL_REQUESTER.value})  # the tickets feature does these
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s … capped at 5 minutes; never gives up."""
+    return timedelta(seconds=min(2 ** max(attempts, 1), 300))
+
 
 @dataclass(frozen=True, slots=True)
-class OpenPendingTicket:
-    """Requests that waited for this order were resolved: make its ticket channel, tell the requesters."""
+class TicketSnapshot:
+    """An order's ticket as it is now: what an effect shows (read when the effect runs, so it is never stale)."""
 
-    order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class AnnounceEscrowChange:
-    """Show the change in the order's ticket and tell whoever acts next; deliver its callback."""
-
-    change: Change
+    ticket: Ticket
+    order: Order
+    escrow: Escrow | None
+    officer_role_id: int | None  # chosen with `/guarantee setup`; None: the role named OFFICER_ROLE_NAME
 
 
-Effect = OpenPendingTicket | AnnounceEscrowChange
+class DiscordSide(Protocol):
+    """The Discord side of the escrow's effects (implemented in `cogs.escrow`)."""
+
+    def ready(self) -> bool:
+        """Connected, with the guild cache filled: effects may run."""
+        ...
+
+    async def refresh_summary(self, snapshot: TicketSnapshot) -> None: ...
+
+    async def post_line(self, snapshot: TicketSnapshot, line: Line) -> None: ...
+
+    async def tell(self, snapshot: TicketSnapshot, step: NextStep) -> None: ...
 
 
-class EscrowAnnouncer(Protocol):
-    """The Discord side of an escrow change (implemented in `cogs.escrow`)."""
+class TicketEffects(Protocol):
+    """The tickets' own effects (implemented by `bot.services.tickets.opening.ChannelMaker`); each finishes
+    its effect itself, in the transaction that records what it did."""
 
-    async def announce(self, change: Change) -> None: ...
+    async def perform_open(self, effect: DiscordEffect) -> object: ...
+
+    async def perform_tell(self, effect: DiscordEffect, payload: dict[str, Any]) -> None: ...
 
 
-class EffectRunner:
-    """Runs effects after their transaction: tickets, announcements, callback delivery."""
+class NotReadyError(Exception):
+    """Discord is not connected (or its cache not filled yet): try again later."""
 
-    def __init__(self, tickets: TicketService, callbacks: CallbackWorker | None = None) -> None:
+
+class EffectWorker(PollingWorker):
+    name = "guarantor-effects"
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tickets: TicketEffects,
+        *,
+        callbacks: CallbackWorker | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
+        super().__init__(poll_seconds=poll_seconds)
+        self._sessions = sessions
         self._tickets = tickets
         self._callbacks = callbacks
-        self._announcer: EscrowAnnouncer | None = None
+        self._discord: DiscordSide | None = None
+        self._slots = asyncio.Semaphore(concurrency)
 
-    def attach(self, announcer: EscrowAnnouncer | None) -> None:
-        """Connect (or, with None, disconnect) the Discord side of escrow announcements."""
-        self._announcer = announcer
+    def attach(self, discord: DiscordSide | None) -> None:
+        """Connect (or, with None, disconnect) the Discord side; without it nothing runs."""
+        self._discord = discord
+        if discord is not None:
+            self.wake()
 
-    async def run(self, effects: Sequence[Effect]) -> None:
-        for effect in effects:
-            try:
-                if isinstance(effect, OpenPendingTicket):
-                    await self._tickets.finish_order(effect.order_id)
-                else:
-                    await self._announce(effect.change)
-            except Exception:
-                log.exception("after-commit effect %s failed", type(effect).__name__)
+    @property
+    def ready(self) -> bool:
+        return self._discord is not None and self._discord.ready()
 
     async def escrow_changed(self, changes: Sequence[Change]) -> None:
-        await self.run([AnnounceEscrowChange(change) for change in changes])
-
-    async def _announce(self, change: Change) -> None:
-        if change.callback_queued and self._callbacks is not None:
+        """Escrow changes committed (their effects are in the outbox): get their callbacks sent, and their
+        effects done: at once for changes whose maker holds them (a person's click), else by the worker."""
+        if any(change.callback_queued for change in changes) and self._callbacks is not None:
             self._callbacks.wake()
-        if self._announcer is not None:
-            await self._announcer.announce(change)
+        held = [effect_id for change in changes for effect_id in change.effect_ids]
+        if held and any(change.actor != MARKETPLACE for change in changes):
+            await self.run_now(held)
+        else:
+            self.wake()
+
+    async def run_now(self, effect_ids: Sequence[int]) -> None:
+        """Do effects this process wrote held, in order. One still behind another in its order's line, or
+        behind one that failed just now, goes back to the worker, which keeps the line."""
+        async with self._sessions() as session:
+            rows = [row for i in effect_ids if (row := await repo.get(session=session, effect_id=i)) is not None]
+            mine = [int(row.id or 0) for row in rows]  # in this batch, order is kept by doing them one by one
+            behind = {row.id for row in rows if await repo.waits_behind(session=session, effect=row, besides=mine)}
+        snapshot: TicketSnapshot | None = None
+        failed: set[str] = set()
+        for row in rows:
+            if not self.ready or row.id in behind or failed & {row.kind, Kind.OPEN_TICKET.value}:
+                failed.add(row.kind)
+                async with self._sessions.begin() as session:
+                    await repo.release(session=session, effect_ids=[int(row.id or 0)])
+                continue
+            if snapshot is None and row.kind not in TICKET_KINDS:
+                snapshot = await self.snapshot(row.order_id)
+            if not await self.run_held(row, snapshot):
+                failed.add(row.kind)
+        if failed:
+            self.wake()
+
+    # ---- the passes ----------------------------------------------------------------------
+    async def work(self) -> int:
+        if not self.ready:
+            return 0
+        async with self._sessions.begin() as session:
+            now = await database_now(session)
+            due = await repo.due(session=session, now=now, limit=BATCH)
+            mine = [e for e in due if await repo.claim(session=session, effect_id=int(e.id or 0), now=now, lease=LEASE)]
+        await asyncio.gather(*(self._guarded(effect) for effect in mine))
+        return len(mine)
+
+    async def _guarded(self, effect: DiscordEffect) -> None:
+        async with self._slots:
+            await self.run_held(effect)
+
+    async def run_held(self, effect: DiscordEffect, snapshot: TicketSnapshot | None = None) -> bool:
+        """Do an effect this process holds (claimed, or written held); True when it is finished."""
+        try:
+            if not self.ready:
+                raise NotReadyError("Discord is not ready")
+            finished = await self._perform(effect, snapshot)
+        except ChannelGoneError as exc:
+            await self._finish(effect, EffectStatus.DROPPED, str(exc))
+            return True
+        except Exception as exc:
+            await self._retry(effect, exc)
+            return False
+        if finished:
+            await self._finish(effect, EffectStatus.DONE)
+        return True
+
+    async def _perform(self, effect: DiscordEffect, snapshot: TicketSnapshot | None) -> bool:
+        """Do it; False when the effect finished itself (in the transaction that recorded its result)."""
+        payload: dict[str, Any] = json.loads(effect.payload)
+        kind = Kind(effect.kind)
+        if kind is Kind.OPEN_TICKET:
+            await self._tickets.perform_open(effect)
+            return False
+        if kind is Kind.TELL_REQUESTER:
+            await self._tickets.perform_tell(effect, payload)
+            return False
+        discord = self._discord
+        if discord is None:
+            raise NotReadyError("Discord is not attached")
+        snapshot = snapshot or await self.snapshot(effect.order_id)
+        if snapshot is None or snapshot.ticket.channel_id is None:
+            raise ChannelGoneError(effect.order_id)
+        if kind is Kind.REFRESH_SUMMARY:
+            await discord.refresh_summary(snapshot)
+        elif kind is Kind.POST_LINE:
+            await discord.post_line(snapshot, Line.from_payload(payload))
+        else:
+            await discord.tell(snapshot, NextStep.from_payload(payload))
+        return True
+
+    async def snapshot(self, order_id: str) -> TicketSnapshot | None:
+        async with self._sessions() as session:
+            ticket = await ticket_repo.for_order(session=session, order_id=order_id)
+            order = await order_repo.get(session=session, order_id=order_id)
+            if ticket is None or order is None:
+                return None
+            escrow = await escrow_repo.get(session=session, order_id=order_id)
+            config = await config_of(session, ticket.guild_id)
+        return TicketSnapshot(ticket, order, escrow, chosen_officer_role(config))
+
+    async def _finish(self, effect: DiscordEffect, status: EffectStatus, note: str | None = None) -> None:
+        async with self._sessions.begin() as session:
+            now = await database_now(session)
+            await repo.finish(session=session, effect_ids=[int(effect.id or 0)], now=now, status=status, note=note)
+        if status is EffectStatus.DROPPED:
+            log.info("effect %s of order %s dropped: %s", effect.kind, effect.order_id, note)
+
+    async def _retry(self, effect: DiscordEffect, exc: Exception) -> None:
+        await retry_later(self._sessions, effect, exc)
+
+
+async def retry_later(sessions: async_sessionmaker[AsyncSession], effect: DiscordEffect, exc: Exception) -> None:
+    """Let go of an effect that failed for now: due again after a backoff on the database's clock."""
+    error = str(exc) if isinstance(exc, GuaranteeError | NotReadyError) else f"{type(exc).__name__}: {exc}"
+    async with sessions.begin() as session:
+        now = await database_now(session)
+        row = await repo.get(session=session, effect_id=int(effect.id or 0))
+        attempts = max(row.attempts if row is not None else 0, 1)
+        await repo.retry(session=session, effect_id=int(effect.id or 0), at=now + backoff(attempts), error=error)
+    log.warning("effect %s of order %s failed (attempt %d); retried later: %s", effect.kind, effect.order_id,
+                attempts, error)  # fmt: skip

@@ -1,7 +1,7 @@
-"""After every escrow change: edit the ticket's summary in place, post a line in the channel,
-and tell whoever must act next (DM, or a mention in the ticket when their DMs are closed).
-
-Everything shown comes with the change (`Change.ticket`): nothing is read back from the database."""
+"""The Discord side of the escrow's effects (`bot.services.effects.DiscordSide`): rebuild the ticket's
+summary in place, post a status line in the channel, and tell whoever must act next (a DM, or a
+mention in the ticket when their DMs are closed). The effect worker calls these with the ticket as
+it is now; a Discord failure is raised, and the worker retries the effect later."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.services.escrow.results import MARKETPLACE, Change, TicketView
-from bot.services.escrow.rules import Action, Role, next_steps, rule_for
+from bot.services.effects import TicketSnapshot
+from bot.services.escrow.announcements import Line, NextStep
+from bot.services.escrow.results import MARKETPLACE
+from bot.services.escrow.rules import Action, State, rule_for
+from bot.services.tickets.port import ChannelGoneError
+from bot.services.tickets.verification import checks_passed
 from cogs.escrow._views import controls_for
 from cogs.people import officer_role
+from cogs.tickets._summary import summary_embed
 
 if TYPE_CHECKING:
     from cogs.client import GuarantorBot
@@ -23,11 +28,11 @@ log = logging.getLogger(__name__)
 ESCROW_FIELD = "Escrow"
 
 
-def _who(change: Change) -> str:
+def _who(change: Line) -> str:
     return "The marketplace" if change.actor == MARKETPLACE else f"<@{change.actor}> ({change.role.value})"
 
 
-def line(change: Change) -> str:
+def line(change: Line) -> str:
     """The channel's record of one change (notes are quoted; the bot never pings from user text)."""
     if change.action is Action.FLAG:
         return f"⚠️ {change.note}"
@@ -48,75 +53,58 @@ def quote(note: str) -> str:
 
 
 class Announcer:
-    """The Discord side of escrow changes (`bot.services.effects.EscrowAnnouncer`)."""
+    """What an escrow change shows on Discord, done by the effect worker when Discord is ready."""
 
     def __init__(self, bot: GuarantorBot) -> None:
         self._bot = bot
 
-    async def announce(self, change: Change) -> None:
-        ticket = change.ticket
-        if ticket is None or ticket.channel_id is None:
-            return  # no ticket yet: its summary will show the state when it opens
-        channel = self._bot.get_channel(ticket.channel_id)
-        if not isinstance(channel, discord.TextChannel):
-            return
-        for step in (self._edit_summary, self._post_line, self._nudge):
-            try:
-                await step(channel, ticket, change)
-            except discord.HTTPException as exc:
-                log.warning("escrow %s on order %s: %s failed: %s", change.action, change.order_id, step.__name__, exc)
+    def ready(self) -> bool:
+        return self._bot.is_ready()
 
-    async def _edit_summary(self, channel: discord.TextChannel, ticket: TicketView, change: Change) -> None:
+    async def _channel(self, snapshot: TicketSnapshot) -> discord.TextChannel:
+        channel_id = snapshot.ticket.channel_id
+        channel = self._bot.get_channel(channel_id) if channel_id is not None else None
+        if not isinstance(channel, discord.TextChannel):
+            raise ChannelGoneError(snapshot.order.id)
+        return channel
+
+    async def refresh_summary(self, snapshot: TicketSnapshot) -> None:
+        """The summary rebuilt whole from the state as it is now (so a retried or late edit is never stale)."""
+        ticket, order, escrow = snapshot.ticket, snapshot.order, snapshot.escrow
         if ticket.summary_message_id is None:
             return
-        message = await channel.fetch_message(ticket.summary_message_id)
-        embed = message.embeds[0] if message.embeds else discord.Embed(title=f"Order {change.order_id}")
-        value = change.target.label + (" · buyer approved" if change.approved else "")
-        value += f" · claimed by <@{ticket.claimed_by}>" if ticket.claimed_by else ""
-        index = next((i for i, f in enumerate(embed.fields) if f.name == ESCROW_FIELD), None)
-        if index is None:
-            embed.add_field(name=ESCROW_FIELD, value=value)
-        else:
-            embed.set_field_at(index, name=ESCROW_FIELD, value=value, inline=embed.fields[index].inline)
-        embed.set_footer(text=f"Escrow v{change.version} · last: {change.action.value} ({change.role.value})")
-        await message.edit(embed=embed, view=controls_for(change.order_id, change.target))
+        channel = await self._channel(snapshot)
+        state = escrow.state if escrow is not None else State.AWAITING_FUNDING.value
+        approved = escrow is not None and escrow.approved_at is not None
+        embed = summary_embed(ticket, order, checks_passed(order), escrow_state=state, approved=approved)
+        try:
+            await channel.get_partial_message(ticket.summary_message_id).edit(
+                embed=embed, view=controls_for(order.id, state)
+            )
+        except discord.NotFound:
+            raise ChannelGoneError(order.id) from None
 
-    async def _post_line(self, channel: discord.TextChannel, ticket: TicketView, change: Change) -> None:
+    async def post_line(self, snapshot: TicketSnapshot, change: Line) -> None:
+        channel = await self._channel(snapshot)
         mentions = discord.AllowedMentions.none()
         text = line(change)
         if change.action is Action.FLAG:
-            role = officer_role(channel.guild, ticket.officer_role_id, self._bot.settings.officer_role_name)
+            role = officer_role(channel.guild, snapshot.officer_role_id, self._bot.settings.officer_role_name)
             if role is not None:
                 text = f"{role.mention} {text}"
                 mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role])
         await channel.send(text, allowed_mentions=mentions)
 
-    async def _nudge(self, channel: discord.TextChannel, ticket: TicketView, change: Change) -> None:
-        if not (change.state_changed or change.action is Action.APPROVE):
-            return
-        for rule in next_steps(change.target, approved=change.approved):
-            for user_id in self._people(ticket, rule.roles):
-                text = (
-                    f"Order {change.order_id} is now {rule.source.label}. "
-                    f"Next step for you: **{rule.label}** in <#{channel.id}>."
-                )
-                await self._tell(channel, user_id, text)
-
-    @staticmethod
-    def _people(ticket: TicketView, roles: frozenset[Role]) -> list[int]:
-        people = []
-        if Role.FREELANCER in roles:
-            people.append(ticket.freelancer_id)
-        if Role.BUYER in roles and ticket.buyer_id is not None:
-            people.append(ticket.buyer_id)
-        if Role.OFFICER in roles and ticket.claimed_by is not None:
-            people.append(ticket.claimed_by)  # the officer who claimed the ticket; unclaimed tickets are in the queue
-        return people
-
-    async def _tell(self, channel: discord.TextChannel, user_id: int, text: str) -> None:
+    async def tell(self, snapshot: TicketSnapshot, step: NextStep) -> None:
+        """Tell one person it is their turn: a DM, else a mention in the ticket when their DMs are closed."""
+        channel = await self._channel(snapshot)
+        text = (
+            f"Order {snapshot.order.id} is now {step.state.label}. "
+            f"Next step for you: **{step.step}** in <#{channel.id}>."
+        )
         try:
-            user = self._bot.get_user(user_id) or await self._bot.fetch_user(user_id)
+            user = self._bot.get_user(step.user_id) or await self._bot.fetch_user(step.user_id)
             await user.send(text)
         except discord.Forbidden:
-            mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(user_id)])
-            await channel.send(f"<@{user_id}> {text} (I could not DM you.)", allowed_mentions=mention)
+            mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(step.user_id)])
+            await channel.send(f"<@{step.user_id}> {text} (I could not DM you.)", allowed_mentions=mention)

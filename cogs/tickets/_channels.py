@@ -21,7 +21,7 @@ from bot.services.errors import GuaranteeError
 from bot.services.guilds import GuildSettings, chosen_officer_role
 from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketChannel
 from cogs.people import lacking_permissions, officer_role
-from cogs.tickets._summary import channel_name, channel_topic, summary_embed
+from cogs.tickets._summary import channel_name, channel_topic, summary_embed, summary_title
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,13 @@ CATEGORY_LIMIT = 50
 CATEGORY_FULL = 50035  # Discord's "Invalid Form Body" code, sent when a category already holds 50 channels
 DEFAULT_CATEGORY = "Guarantee tickets"
 Controls = Callable[[str, str], discord.ui.View]
+
+
+NOT_OURS = object()
+
+
+class GuildUnavailableError(Exception):
+    """The ticket's server is not in the bot's cache right now (reconnecting); not a reason to give up."""
 
 
 class DiscordSetupError(GuaranteeError):
@@ -69,8 +76,8 @@ class DiscordTicketOpener:
 
     async def create_channel(self, card: TicketCard) -> TicketChannel:
         guild = self._client.get_guild(card.ticket.guild_id)
-        if guild is None:
-            raise DiscordSetupError("I am no longer in the server where this ticket was asked for.")
+        if guild is None:  # not in the cache (yet): after a reconnect it fills again; the effect is retried
+            raise GuildUnavailableError(f"guild {card.ticket.guild_id} is not in the cache")
         config = await self._guilds.get(guild.id)
         role = officer_role(guild, chosen_officer_role(config), self._role_name)
         if role is None:
@@ -78,16 +85,21 @@ class DiscordTicketOpener:
         if lacking := lacking_permissions(guild):
             raise missing_permissions(*lacking)
         try:
-            channel = await self._leftover(guild, card, role) or await self._create(guild, card, role, config)
-            message = await channel.send(
-                content=f"{role.mention} a new order needs a guarantor.",
-                embed=summary_embed(card.ticket, card.order, card.checks, escrow_state=card.escrow_state),
-                allowed_mentions=discord.AllowedMentions(everyone=False, users=False, roles=[role], replied_user=False),
-                view=self._view(card),
-            )
+            found = await self._leftover(guild, card, role)
+            channel, summary_id = found if found is not None else (await self._create(guild, card, role, config), None)
+            if summary_id is None:  # an adopted channel keeps the summary it has: never a second one
+                message = await channel.send(
+                    content=f"{role.mention} a new order needs a guarantor.",
+                    embed=summary_embed(card.ticket, card.order, card.checks, escrow_state=card.escrow_state),
+                    allowed_mentions=discord.AllowedMentions(
+                        everyone=False, users=False, roles=[role], replied_user=False
+                    ),
+                    view=self._view(card),
+                )
+                summary_id = message.id
         except discord.Forbidden:
             raise missing_permissions("Manage Channels", "Manage Roles") from None
-        return TicketChannel(channel.id, message.id)
+        return TicketChannel(channel.id, summary_id)
 
     def _view(self, card: TicketCard) -> Any:
         """The escrow's control buttons when the escrow extension provides them (else no view)."""
@@ -95,8 +107,11 @@ class DiscordTicketOpener:
             return discord.utils.MISSING
         return self._controls(card.ticket.order_id, card.escrow_state or "awaiting_funding")
 
-    async def _leftover(self, guild: discord.Guild, card: TicketCard, role: discord.Role) -> discord.TextChannel | None:
-        """A channel made before a crash (same name and topic) is used instead of a second one, made safe.
+    async def _leftover(
+        self, guild: discord.Guild, card: TicketCard, role: discord.Role
+    ) -> tuple[discord.TextChannel, int | None] | None:
+        """A channel made before a crash (same name and topic) is used instead of a second one, made safe,
+        with the summary it already carries (its id, or None when it has none yet).
 
         Anyone with Manage Channels can make a look-alike, or change the overwrites of ours. So a
         channel is reused only if the bot can read it and nobody but the bot has posted in it, and its
@@ -107,7 +122,8 @@ class DiscordTicketOpener:
         for channel in guild.text_channels:
             if channel.name != channel_name(order_id) or channel.topic != channel_topic(order_id):
                 continue
-            if not await self._only_ours(guild, channel):
+            ours = await self._ours(guild, channel, order_id)
+            if ours is NOT_OURS:
                 log.warning(
                     "channel %s in guild %s looks like the ticket of order %s but is not the bot's; not using it",
                     channel.id, guild.id, order_id,
@@ -120,22 +136,26 @@ class DiscordTicketOpener:
             except discord.Forbidden:
                 log.warning("cannot reset the permissions of channel %s (order %s); not using it", channel.id, order_id)
                 continue
-            return channel
+            return channel, ours if isinstance(ours, int) else None
         return None
 
     @staticmethod
-    async def _only_ours(guild: discord.Guild, channel: discord.TextChannel) -> bool:
-        """Can the bot read `channel`, and did nobody else post in it?"""
+    async def _ours(guild: discord.Guild, channel: discord.TextChannel, order_id: str) -> int | object | None:
+        """`NOT_OURS` unless the bot can read `channel` and nobody else posted in it; else the id of the
+        summary it holds, or None. A failure that may pass (Discord 5xx) is raised: retried, not a new channel."""
         perms = channel.permissions_for(guild.me)
         if not (perms.view_channel and perms.read_message_history):
-            return False
+            return NOT_OURS
+        summary: int | None = None
         try:
             async for message in channel.history(limit=100, oldest_first=True):
                 if message.author.id != guild.me.id:
-                    return False
-        except discord.HTTPException:
-            return False
-        return True
+                    return NOT_OURS
+                if summary is None and message.embeds and message.embeds[0].title == summary_title(order_id):
+                    summary = message.id
+        except discord.Forbidden:
+            return NOT_OURS
+        return summary
 
     async def _create(
         self, guild: discord.Guild, card: TicketCard, role: discord.Role, config: GuildConfig | None

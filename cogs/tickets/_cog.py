@@ -56,7 +56,7 @@ class GuaranteeCog(
     # ---- events ----------------------------------------------------------------------------
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        await self.tickets.resume()
+        self.bot.runtime.effects.wake()  # Discord's cache is filled: the effects that waited for it may run
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:

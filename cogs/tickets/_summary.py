@@ -46,9 +46,25 @@ def _party(name: str | None, email: str) -> str:
     return _clip(f"{name} ({masked})", 1024) if name else masked
 
 
-def summary_embed(ticket: Ticket, order: Order, checks: list[str], *, escrow_state: str | None = None) -> discord.Embed:
-    """The ticket's first message: terms, people, the checks passed and the safety notice."""
-    embed = terms_embed(order, title=f"Guarantee ticket · order {order.id}", escrow_state=escrow_state)
+def summary_title(order_id: str) -> str:
+    return _clip(f"Guarantee ticket · order {order_id}", 256)
+
+
+def escrow_value(state: str | None, *, approved: bool = False, claimed_by: int | None = None) -> str:
+    """The summary's Escrow field: the state in words, the buyer's approval, the officer who claimed it."""
+    value = State(state or State.AWAITING_FUNDING).label + (" · buyer approved" if approved else "")
+    return value + (f" · claimed by <@{claimed_by}>" if claimed_by else "")
+
+
+def summary_embed(
+    ticket: Ticket, order: Order, checks: list[str], *, escrow_state: str | None = None, approved: bool = False
+) -> discord.Embed:
+    """The ticket's summary, whole: terms, the escrow, people, the checks passed and the safety notice."""
+    embed = terms_embed(order, title=summary_title(order.id), escrow_state=escrow_state)
+    index = next(i for i, f in enumerate(embed.fields) if f.name == "Escrow")
+    embed.set_field_at(
+        index, name="Escrow", value=escrow_value(escrow_state, approved=approved, claimed_by=ticket.claimed_by)
+    )
     people = f"Freelancer: <@{ticket.freelancer_id}>\nBuyer: " + (
         f"<@{ticket.buyer_id}>" if ticket.buyer_id else "not joined yet (`/guarantee join`)"
     )

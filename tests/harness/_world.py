@@ -93,6 +93,7 @@ class DiscordEnv:
     async def _setup(self) -> None:
         await self.bot._async_setup_hook()
         await self.bot.setup_hook()
+        self.bot._ready.set()  # connected, guilds received: what Discord's READY means to discord.py
         if self._extra_setup is not None:
             await self._extra_setup(self.bot)
         await dpytest.run_all_events()

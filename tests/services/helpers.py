@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, OrderTerms, WebhookEvent
 from bot.db.repos import orders as order_repo
-from bot.services.effects import Effect
 from bot.services.escrow.marketplace import MarketplaceEscrow
+from bot.services.escrow.results import Change
 from bot.services.escrow.service import EscrowService
 from bot.services.events.order_book import OrderBook
 from tests.webhooks.events import dumps
@@ -61,13 +61,18 @@ def order_book(sessions: Sessions, *, callbacks_enabled: bool = False) -> OrderB
 
 
 class RecordingEffects:
-    """An effects runner that records what it was asked to run (and can wait or signal in between)."""
+    """Stands in for the effect worker: records each wake-up after an event's commit (and can signal)."""
 
-    def __init__(self, on_run: Callable[[Sequence[Effect]], Awaitable[None]] | None = None) -> None:
-        self.runs: list[tuple[Effect, ...]] = []
-        self._on_run = on_run
+    def __init__(self, on_commit: Callable[[Sequence[Change]], Awaitable[None]] | None = None) -> None:
+        self.woken = 0
+        self.changes: list[Change] = []
+        self._on_commit = on_commit
 
-    async def run(self, effects: Sequence[Effect]) -> None:
-        self.runs.append(tuple(effects))
-        if self._on_run is not None:
-            await self._on_run(effects)
+    def wake(self) -> None:
+        self.woken += 1
+
+    async def escrow_changed(self, changes: Sequence[Change]) -> None:
+        self.changes += changes
+        self.woken += 1
+        if self._on_commit is not None:
+            await self._on_commit(changes)

@@ -263,3 +263,13 @@ async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> S
         )
     )
     return (await session.scalars(query)).all()
+
+
+async def lock_gig(*, session: AsyncSession, gig_key: str) -> None:
+    """Hold the gig until the transaction ends, so a request for it and the agreement for it take turns.
+
+    PostgreSQL: a transaction-level advisory lock on the key's hash. SQLite runs one writer at a time;
+    the caller's next write takes the database's write lock and its reads then see every commit before it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": gig_key})

@@ -19,7 +19,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repos import escrow as escrow_repo
-from bot.services.escrow import audit
+from bot.services import outbox
+from bot.services.escrow import announcements, audit
 from bot.services.escrow.results import MARKETPLACE, Change, ticket_view
 from bot.services.escrow.rules import Action, Role, State, rule_for
 from bot.services.escrow.service import EscrowService
@@ -91,7 +92,9 @@ class MarketplaceEscrow:
         entry = await audit.append(session=session, record=record)
         escrow = await escrow_repo.get(session=session, order_id=order_id, fresh=True)
         version = escrow.version if escrow is not None else 0
-        return Change(
+        change = Change(
             order_id, Action.FLAG, MARKETPLACE, Role.MARKETPLACE, state, state, version, text, event_id, entry.seq,
             approved=escrow is not None and escrow.approved_at is not None, ticket=await ticket_view(session, order_id),
         )  # fmt: skip
+        await outbox.write(session, announcements.plan(change))
+        return change

@@ -66,6 +66,7 @@ class Change:
     approved: bool = False  # the buyer's approval is on record (after this change)
     ticket: TicketView | None = None
     callback_queued: bool = False
+    effect_ids: tuple[int, ...] = ()  # its Discord effects in the outbox
 
     @property
     def state_changed(self) -> bool:

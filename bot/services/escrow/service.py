@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,8 +21,9 @@ from bot.db.models import Escrow, GuildConfig, Ticket
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
+from bot.services import outbox
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
-from bot.services.escrow import audit, callbacks
+from bot.services.escrow import announcements, audit, callbacks
 from bot.services.escrow.results import (
     MARKETPLACE,
     AlreadyDoneError,
@@ -35,6 +37,7 @@ from bot.services.escrow.results import (
 )
 from bot.services.escrow.rules import Action, Role, Rule, State, pick_role, rule_for, targets_of
 from bot.services.guilds import Actor, chosen_officer_role, config_of, officer_role_id
+from bot.services.outbox import held_until
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ CAS_ATTEMPTS = 3
 
 
 class EscrowEffects(Protocol):
-    """What committed changes cause outside the database (see `bot.services.effects`)."""
+    """Told of every committed change (its Discord effects are already in the outbox): wakes the workers."""
 
     async def escrow_changed(self, changes: Sequence[Change]) -> None: ...
 
@@ -80,8 +83,9 @@ class EscrowService:
             if need is not None:
                 return NoteNeeded(order_id, action, need, escrow.version)
             change = await self._apply(
-                session, escrow, ticket, config, action, str(actor.user_id), role, None, escrow.version, None
-            )
+                session, escrow, ticket, config, action, str(actor.user_id), role, None, escrow.version, None,
+                held=True,
+            )  # fmt: skip
         await self._announce([change])
         return change
 
@@ -91,7 +95,7 @@ class EscrowService:
             escrow, ticket, config = await self._context(session, order_id, actor)
             role = self._role(escrow, ticket, config, action, actor)
             change = await self._apply(
-                session, escrow, ticket, config, action, str(actor.user_id), role, note, version, None
+                session, escrow, ticket, config, action, str(actor.user_id), role, note, version, None, held=True
             )
         await self._announce([change])
         return change
@@ -113,7 +117,7 @@ class EscrowService:
         async with self._sessions.begin() as session:
             change = await self.apply_in(
                 session, order_id, action, actor=str(actor_id), role=actor_role, note=note,
-                expected_version=expected_version,
+                expected_version=expected_version, held=True,
             )  # fmt: skip
         await self._announce([change])
         return change
@@ -134,13 +138,15 @@ class EscrowService:
         note: str | None = None,
         expected_version: int | None = None,
         source_event_id: str | None = None,
+        held: bool = False,
     ) -> Change:
-        """Apply `action` inside the caller's transaction; the caller announces the change after its commit."""
+        """Apply `action` inside the caller's transaction; its effects wait in the outbox for the effect worker
+        (`held`: for the caller, who has them done right after the commit)."""
         escrow = await self._load(session, order_id)
         ticket = await escrow_repo.ticket(session=session, order_id=order_id)
         config = await config_of(session, ticket.guild_id) if ticket is not None else None
         return await self._apply(
-            session, escrow, ticket, config, action, actor, role, note, expected_version, source_event_id
+            session, escrow, ticket, config, action, actor, role, note, expected_version, source_event_id, held=held
         )
 
     async def _context(
@@ -178,6 +184,8 @@ class EscrowService:
         note: str | None,
         expected_version: int | None,
         source_event_id: str | None,
+        *,
+        held: bool,
     ) -> Change:
         note = _clean_note(note)
         order_id = escrow.order_id
@@ -216,7 +224,8 @@ class EscrowService:
         if change.callback_queued:
             data = _callback_data(change, entry.created_at.isoformat())
             await callbacks.queue(session=session, webhook_id=f"esc_{order_id}_{version}", order_id=order_id, data=data)
-        return change
+        effects = announcements.plan(change, held_until=held_until(utcnow()) if held else None)
+        return replace(change, effect_ids=tuple(await outbox.write(session, effects)))
 
     async def _load(self, session: AsyncSession, order_id: str) -> Escrow:
         escrow = await escrow_repo.get(session=session, order_id=order_id, fresh=True)

@@ -7,8 +7,8 @@ agreement has not arrived yet waits for it instead of being lost.
 
 After the order itself, the book calls the next steps by name, in the same transaction:
 waiting ticket requests are resolved (`tickets.requests`) and the escrow reacts
-(`MarketplaceEscrow`). What must happen once the transaction has committed comes back as
-`AppliedEvent.effects`, which the processor runs.
+(`MarketplaceEscrow`). Their Discord effects are written to the outbox in the same transaction;
+`AppliedEvent` says what was written, so the processor can wake the workers after the commit.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from bot.db.models import Order, OrderTerms
 from bot.db.repos import events as event_repo
 from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
-from bot.services.effects import AnnounceEscrowChange, Effect, OpenPendingTicket
 from bot.services.escrow.marketplace import MarketplaceEscrow
+from bot.services.escrow.results import Change
 from bot.services.events.contract import CancelledData, CompletedData, DeliveredData, MarketplaceEvent, TermsData
+from bot.services.outbox import Effect
 from bot.services.tickets import requests
 from bot.services.tickets.links import gig_key
 
@@ -46,7 +47,8 @@ class AppliedEvent:
     webhook_id: str
     outcome: Outcome
     order: Order | None
-    effects: tuple[Effect, ...] = ()
+    effects: tuple[Effect, ...] = ()  # the tickets' effects it wrote (a channel to make, requesters to tell)
+    changes: tuple[Change, ...] = ()  # what it did to the escrow (their effects are written too)
 
 
 def _terms_values(data: TermsData) -> dict[str, object]:
@@ -88,14 +90,13 @@ class OrderBook:
         effects: list[Effect] = []
         if outcome is Outcome.CREATED:
             await self._escrow.open(session, order.id)
-        if outcome in (Outcome.CREATED, Outcome.TERMS_APPLIED) and await requests.resolve_for_order(session, order):
-            effects.append(OpenPendingTicket(order.id))
+        if outcome in (Outcome.CREATED, Outcome.TERMS_APPLIED):
+            effects = await requests.resolve_for_order(session, order)
         changes = await self._escrow.react(
             session, order_id=order.id, event_type=event.type, webhook_id=webhook_id,
             terms_locked=outcome is Outcome.TERMS_LOCKED,
         )  # fmt: skip
-        effects += [AnnounceEscrowChange(change) for change in changes]
-        return AppliedEvent(event, webhook_id, outcome, order, tuple(effects))
+        return AppliedEvent(event, webhook_id, outcome, order, tuple(effects), tuple(changes))
 
     async def _apply_terms(
         self, session: AsyncSession, event: MarketplaceEvent, data: TermsData, webhook_id: str, order: Order | None

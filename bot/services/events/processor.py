@@ -1,4 +1,4 @@
-"""Working the stored events: claim, apply (the order book), mark; then run the effects.
+"""Working the stored events: claim, apply (the order book), mark; then wake whoever does their effects.
 
 Processing happens from the stored copy only, after the sender was answered, so a crash
 at any point loses nothing: an event is marked processed in the same transaction that
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
-from bot.services.effects import Effect
+from bot.services.escrow.results import Change
 from bot.services.events.contract import NotJsonError, parse_event, parse_event_json
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
 from bot.services.worker import PollingWorker
@@ -44,9 +44,11 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Effects(Protocol):
-    """Runs what an applied event asks for once its transaction committed (`bot.services.effects.EffectRunner`)."""
+    """The workers that do what an event wrote to the outboxes (`bot.services.effects.EffectWorker`)."""
 
-    async def run(self, effects: Sequence[Effect]) -> None: ...
+    def wake(self) -> None: ...
+
+    async def escrow_changed(self, changes: Sequence[Change]) -> None: ...
 
 
 class EventProcessor(PollingWorker):
@@ -108,11 +110,13 @@ class EventProcessor(PollingWorker):
             log.exception("processing event %s failed", event_id)
             await self._record_failure(event_id, exc)
             return True
-        if self._effects is not None:
-            try:
-                await self._effects.run(applied.effects)
-            except Exception:
-                log.exception("after-commit effects of event %s failed", event_id)
+        try:  # the effects are in the outboxes already: a failed wake-up only delays them until the next poll
+            if self._effects is not None and applied.changes:
+                await self._effects.escrow_changed(applied.changes)
+            elif self._effects is not None and applied.effects:
+                self._effects.wake()
+        except Exception:
+            log.exception("waking the workers after event %s failed", event_id)
         return True
 
     async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:

@@ -7,24 +7,23 @@ A pending request waits (for `PENDING_REQUEST_HOURS`) for an order with its gig.
 order arrives, the order book calls `resolve_for_order` inside the event's transaction: the
 first request whose email is the seller's becomes the ticket row (the bot makes the channel
 after the commit, or when it connects); a request with another email is rejected. Either way
-the requester is told, once, by `notify_requesters`.
+the requester is told, once, by a `ticket.tell` effect.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Order, RequestState, Ticket, TicketRequest, TicketState
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
+from bot.services import outbox
+from bot.services.outbox import Effect
+from bot.services.tickets import opening
 from bot.services.tickets.verification import EmailMismatchError, same_email
-
-if TYPE_CHECKING:
-    from bot.services.tickets.port import TicketOpener
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +57,14 @@ def new_ticket(*, order_id: str, guild_id: int, freelancer_id: int, origin_chann
     )
 
 
-async def resolve_for_order(session: AsyncSession, order: Order) -> bool:
-    """Turn the waiting requests for this order's gig into a ticket row, or reject them; True if there were any."""
+async def resolve_for_order(session: AsyncSession, order: Order) -> list[Effect]:
+    """Turn the waiting requests for this order's gig into a ticket row, or reject them; returns the effects
+    written: the channel to make (if a ticket row was made) and, after it, a word to each requester."""
     requests = await repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
     if not requests:
-        return False
+        return []
     ticket = await repo.for_order(session=session, order_id=order.id)
+    effects: list[Effect] = []
     for request in requests:
         request.order_id, request.resolved_at = order.id, utcnow()
         if not same_email(request.email, order.seller_email):
@@ -79,48 +80,11 @@ async def resolve_for_order(session: AsyncSession, order: Order) -> bool:
                 origin_channel_id=request.channel_id,
             )
             session.add(ticket)
+            effects.append(opening.open_effect(order.id))
     await session.flush()
-    return True
-
-
-def _notice(request: TicketRequest, ticket: Ticket | None, failure: str | None) -> tuple[str, int | None] | None:
-    """What to tell the requester now, with the ticket channel to point at; None = not yet."""
-    if request.state == RequestState.REJECTED:
-        return f"The marketplace confirmed order {request.order_id}, but I could not open its ticket. "\
-            f"{request.outcome}", None  # fmt: skip
-    if ticket is not None and ticket.state == TicketState.OPEN:
-        return f"The marketplace confirmed order {request.order_id}: its guarantee ticket is open.", ticket.channel_id
-    if failure is not None:
-        return (
-            f"The marketplace confirmed order {request.order_id}, but the ticket could not be opened: {failure}",
-            None,
-        )
-    return None
-
-
-async def notify_requesters(
-    sessions: async_sessionmaker[AsyncSession], opener: TicketOpener, order_id: str, failure: str | None
-) -> None:
-    """Tell every requester of this order the outcome, once (DM, or a mention where they asked)."""
-    async with sessions() as session:
-        requests = await repo.unnotified(session=session, order_id=order_id)
-        ticket = await repo.for_order(session=session, order_id=order_id)
-    for request in requests:
-        notice = _notice(request, ticket, failure)
-        if notice is None:
-            continue
-        text, ticket_channel_id = notice
-        try:
-            await opener.notify(
-                user_id=request.user_id,
-                fallback_channel_id=request.channel_id,
-                text=text,
-                ticket_channel_id=ticket_channel_id,
-            )
-        except Exception:
-            log.exception("telling requester of order %s failed; retried at the next start", order_id)
-            continue
-        async with sessions.begin() as session:
-            stored = await session.get(TicketRequest, request.id)
-            if stored is not None:
-                stored.notified_at = utcnow()
+    effects += [
+        opening.tell_effect(order.id, user_id=r.user_id, fallback_channel_id=r.channel_id, request_id=r.id)
+        for r in requests
+    ]
+    await outbox.write(session, effects)
+    return effects

@@ -1,10 +1,9 @@
 """Tickets: one private channel per agreed order, opened only after the checks pass.
 
-The database decides, Discord follows. A ticket row is claimed first (`order_id` is
-UNIQUE, so two racing opens give one row), the channel is made through the
-`TicketOpener` port that `bot/` implements, then the row is marked open. A row left in
-`opening` by a crash or by webhook-only mode is finished by `resume()` once a bot is
-connected. Nothing here imports discord.
+The database decides, Discord follows. A ticket row is claimed first (`order_id` is UNIQUE,
+so two racing opens give one row), together with its `ticket.open` effect (`opening`); the
+`/guarantee open` that claimed it makes the channel at once, and if Discord fails it, the
+effect worker finishes it later and the freelancer is told by DM. Nothing here imports discord.
 """
 
 from __future__ import annotations
@@ -20,21 +19,25 @@ from enum import StrEnum
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Order, Ticket, TicketState
+from bot.db.clock import database_now
+from bot.db.models import DiscordEffect, Order, Ticket, TicketState
+from bot.db.repos import effects as effect_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
+from bot.services import outbox
+from bot.services.effects import retry_later
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
 from bot.services.escrow import audit
 from bot.services.escrow.rules import Role
-from bot.services.tickets import requests
+from bot.services.outbox import LEASE, Kind, held_until
+from bot.services.tickets import opening, requests
 from bot.services.tickets.links import GigLink
 from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketOpener
 from bot.services.tickets.verification import (
     EmailMismatchError,
     GigMismatchError,
     check_gig_link,
-    checks_passed,
     normalise_email,
     same_email,
 )
@@ -74,11 +77,11 @@ class TicketService:
         self._host = marketplace_host
         self._pending_hours = pending_hours
         self._opener: TicketOpener | None = None
-        self._inflight: set[str] = set()
         # SQLite has one writer at a time. Concurrent opens queue for it here, in order, instead of
         # in SQLite's busy handler, which sleeps (up to 100 ms a try) while holding a pooled connection.
         engine = sessions.kw.get("bind")
         self._one_writer = asyncio.Lock() if engine is not None and engine.dialect.name == "sqlite" else None
+        self.channels = opening.ChannelMaker(sessions, self._writing)
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
@@ -96,55 +99,68 @@ class TicketService:
     def attach(self, opener: TicketOpener | None) -> None:
         """Connect (or, with None, disconnect) the Discord side."""
         self._opener = opener
+        self.channels.opener = opener
 
     # ---- /guarantee open -----------------------------------------------------------------
     async def open(
         self, *, guild_id: int, user_id: int, channel_id: int | None, email: str, gig_link: str
     ) -> OpenResult:
         link = check_gig_link(gig_link, self._host)
-        claimed: Ticket | None = None
-        reserved = False
-        try:
-            async with self._sessions() as session:
-                found = await self._find_order(session, link, email)
+        claim: tuple[DiscordEffect, TicketCard] | None = None
+        async with self._sessions() as session:
+            found = await self._find_order(session, link, email)
+            if found is None:
+                pending = await self._keep_pending(session, guild_id, user_id, channel_id, email, link)
+                if pending is not None:
+                    return pending
+                found = await self._find_order(session, link, email)  # the agreement arrived meanwhile
                 if found is None:
+                    raise ConflictError("The order changed just now; run `/guarantee open` again.")
+            order, ticket, escrow_state = found
+            order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
+            if ticket is None:  # the usual case: claim the row in the same transaction as the read
+                claimed = requests.new_ticket(
+                    order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
+                )
+                session.add(claimed)
+                effect = opening.open_effect(order_id, held_until=held_until(utcnow()))
+                try:
                     async with self._writing():
-                        request = await requests.keep_pending(
-                            session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
-                            email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
-                        )  # fmt: skip
-                        await session.commit()
-                    return OpenResult(OpenStatus.PENDING, expires_at=request.expires_at)
-                order, ticket, escrow_state = found
-                order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
-                if ticket is None:  # the usual case: claim the row in the same transaction as the read
-                    claimed = requests.new_ticket(
-                        order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
-                    )
-                    session.add(claimed)
-                    try:
-                        async with self._writing():
-                            await session.commit()  # `order_id` is UNIQUE: a racing open fails here
-                    except IntegrityError:
-                        claimed = None
-                    else:  # in flight from the commit on (no await between): another open waits for us
-                        reserved = self._reserve(order_id)
-            if claimed is not None:
-                if not reserved:
-                    return OpenResult(OpenStatus.OPENING, order_id)
-                return await self._open_channel(claimed, order, escrow_state)
-        finally:
-            if reserved:
-                self._inflight.discard(order_id)
+                        (effect_id,) = await outbox.write(session, [effect])
+                        await session.commit()  # `order_id` is UNIQUE: a racing open fails here
+                except IntegrityError:
+                    await session.rollback()
+                else:
+                    row = DiscordEffect(id=effect_id, order_id=order_id, kind=effect.kind.value, key=effect.key)
+                    claim = row, opening.card_of(claimed, order, escrow_state)
+        if claim is not None:  # the session is back in the pool before Discord is called
+            return await self._open_now(*claim, user_id, channel_id)
         if ticket is None:
-            return await self._raced(order_id)
-        existing = await self._existing(ticket)
+            return await self._raced(order_id, user_id, channel_id)
+        existing = await self._existing(ticket, user_id, channel_id)
         if existing is not None:
             return existing
         _check_reopener(ticket, guild_id, user_id)
-        if not await self._reclaim(ticket, guild_id, user_id, channel_id):
-            return await self._raced(order_id)
-        return await self.finish(int(ticket.id or 0))
+        return await self._reclaim(ticket, guild_id, user_id, channel_id)
+
+    async def _keep_pending(
+        self, session: AsyncSession, guild_id: int, user_id: int, channel_id: int | None, email: str, link: GigLink
+    ) -> OpenResult | None:
+        """No agreed order for this gig yet: keep the request until it comes. Serialised with the agreement's
+        transaction on the gig (`lock_gig`) and checked again after the write, so a request is never left
+        behind by an agreement that committed meanwhile (None then: open the ticket now)."""
+        async with self._writing():
+            await repo.lock_gig(session=session, gig_key=link.key)
+            request = await requests.keep_pending(
+                session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
+                email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
+            )  # fmt: skip
+            expires_at = request.expires_at
+            if await repo.orders_for_gig(session=session, gig_key=link.key):
+                await session.rollback()
+                return None
+            await session.commit()
+        return OpenResult(OpenStatus.PENDING, expires_at=expires_at)
 
     async def _find_order(
         self, session: AsyncSession, link: GigLink, email: str
@@ -167,14 +183,41 @@ class TicketService:
         # The oldest order still waiting for a ticket; if all have one, the newest (to point at it).
         return next((row for row in mine if free(row)), mine[-1])
 
-    async def _raced(self, order_id: str) -> OpenResult:
-        """Another open of the same order claimed it first: point at its ticket."""
+    async def _open_now(self, row: DiscordEffect, card: TicketCard, user_id: int, channel_id: int | None) -> OpenResult:
+        """Make the channel of a ticket whose `ticket.open` effect this call holds. If Discord fails it for now,
+        the effect worker finishes it and the freelancer is told by DM."""
+        order_id = card.order.id
+        try:
+            opened = await self.channels.perform_open(row, card)
+        except Exception as exc:
+            log.warning("opening the ticket of order %s failed for now (%s); the effect worker retries", order_id, exc)
+            await retry_later(self._sessions, row, exc)
+            await self._tell_later(order_id, user_id, channel_id, tag=f"open{row.id}")
+            return OpenResult(OpenStatus.OPENING, order_id)
+        if opened.failure is not None:
+            raise opened.failure
+        return OpenResult(OpenStatus.OPENED, order_id, opened.channel_id)
+
+    async def _tell_later(self, order_id: str, user_id: int, channel_id: int | None, *, tag: str) -> None:
+        """The freelancer hears "being opened": the promise of a DM is kept by a `ticket.tell` effect."""
+        async with self._sessions.begin() as session:
+            effect = opening.tell_effect(order_id, user_id=user_id, fallback_channel_id=channel_id, tag=tag)
+            await outbox.write(session, [effect])
+
+    async def _raced(self, order_id: str, user_id: int, channel_id: int | None) -> OpenResult:
+        """Another open of the same order claimed it first: point at its ticket, or say truthfully how it stands."""
         async with self._sessions() as session:
             raced = await repo.for_order(session=session, order_id=order_id)
-        assert raced is not None
-        return OpenResult(OpenStatus.EXISTS if raced.channel_id else OpenStatus.OPENING, order_id, raced.channel_id)
+        if raced is None:  # the winner's channel could not be made and its claim was undone
+            raise ConflictError(
+                f"The ticket of order {order_id} could not be opened just now. Run `/guarantee open` again."
+            )
+        if raced.state == TicketState.OPEN and raced.channel_id is not None:
+            return OpenResult(OpenStatus.EXISTS, order_id, raced.channel_id)
+        await self._tell_later(order_id, user_id, channel_id, tag=f"raced{raced.id}")
+        return OpenResult(OpenStatus.OPENING, order_id)
 
-    async def _existing(self, ticket: Ticket) -> OpenResult | None:
+    async def _existing(self, ticket: Ticket, user_id: int, channel_id: int | None) -> OpenResult | None:
         """What to answer when the order already has a ticket; None when it may be (re)opened."""
         if ticket.state == TicketState.CLOSED:
             raise ConflictError(f"Order {ticket.order_id} already had a ticket and it is closed. Ask an officer.")
@@ -184,80 +227,50 @@ class TicketService:
             await self.channel_deleted(ticket.channel_id)
             return None
         if ticket.state == TicketState.OPENING:
-            if ticket.order_id in self._inflight or self._opener is None:
-                return OpenResult(OpenStatus.OPENING, ticket.order_id)
-            return await self.finish(int(ticket.id or 0))  # left over from a restart: finish it now
+            return await self._finish_opening(ticket, user_id, channel_id)
         return None  # orphaned: open a new channel
 
-    async def _reclaim(self, ticket: Ticket, guild_id: int, user_id: int, origin: int | None) -> bool:
-        """Reopen an orphaned ticket in place (it keeps its buyer); False when someone else moved it first."""
+    async def _finish_opening(self, ticket: Ticket, user_id: int, channel_id: int | None) -> OpenResult:
+        """A ticket still waiting for its channel: make it now if nobody is on it (left by a crash, or waiting
+        for a retry); else it is under way here or in another process, and the freelancer is told by DM."""
+        order_id = ticket.order_id
         async with self._sessions.begin() as session:
-            return await repo.set_state(
+            now = await database_now(session)
+            waiting = await effect_repo.pending_for_order(
+                session=session, order_id=order_id, kind=Kind.OPEN_TICKET.value
+            )
+            if not waiting:
+                effect = opening.open_effect(order_id, held_until=held_until(now))
+                (effect_id,) = await outbox.write(session, [effect])
+                row = DiscordEffect(id=effect_id, order_id=order_id, kind=effect.kind.value, key=effect.key)
+            elif await effect_repo.claim(session=session, effect_id=int(waiting[0].id or 0), now=now, lease=LEASE):
+                row = waiting[0]
+            else:
+                row = None
+            found = await repo.card(session=session, ticket_id=int(ticket.id or 0)) if row is not None else None
+        if row is None or found is None:
+            await self._tell_later(order_id, user_id, channel_id, tag=f"opening{ticket.id}")
+            return OpenResult(OpenStatus.OPENING, order_id)
+        return await self._open_now(row, opening.card_of(*found), user_id, channel_id)
+
+    async def _reclaim(self, ticket: Ticket, guild_id: int, user_id: int, origin: int | None) -> OpenResult:
+        """Reopen an orphaned ticket in place (it keeps its buyer), in a new channel."""
+        effect = opening.open_effect(ticket.order_id, held_until=held_until(utcnow()))
+        async with self._sessions.begin() as session:
+            moved = await repo.set_state(
                 session=session, ticket_id=int(ticket.id or 0), expected=TicketState.ORPHANED,
                 new=TicketState.OPENING, channel_id=None, summary_message_id=None, guild_id=guild_id,
                 freelancer_id=user_id, origin_channel_id=origin,
             )  # fmt: skip
-
-    # ---- making the channel --------------------------------------------------------------
-    async def finish(self, ticket_id: int) -> OpenResult:
-        """Make the channel of a ticket in `opening` and mark it open."""
+            effect_ids = await outbox.write(session, [effect]) if moved else []
+        if not effect_ids:
+            return await self._raced(ticket.order_id, user_id, origin)
         async with self._sessions() as session:
-            found = await repo.card(session=session, ticket_id=ticket_id)
-        if found is None or found[0].state != TicketState.OPENING:
-            raise ConflictError("That ticket is no longer being opened; run `/guarantee open` again.")
-        return await self._make_channel(*found)
-
-    def _reserve(self, order_id: str) -> bool:
-        """Mark the order's channel as being made here; False when it already is (or no bot is connected)."""
-        if self._opener is None or order_id in self._inflight:
-            return False
-        self._inflight.add(order_id)
-        return True
-
-    async def _make_channel(self, ticket: Ticket, order: Order, escrow_state: str | None) -> OpenResult:
-        """Make the channel of a ticket just read in `opening`, unless that is under way already."""
-        if not self._reserve(ticket.order_id):
-            return OpenResult(OpenStatus.OPENING, ticket.order_id)
-        try:
-            return await self._open_channel(ticket, order, escrow_state)
-        finally:
-            self._inflight.discard(ticket.order_id)
-
-    async def _open_channel(self, ticket: Ticket, order: Order, escrow_state: str | None) -> OpenResult:
-        """Make the channel and mark the ticket open; the caller reserved the order (`_reserve`) until then."""
-        opener = self._opener
-        if opener is None:
-            return OpenResult(OpenStatus.OPENING, ticket.order_id)
-        try:
-            card = TicketCard(ticket, order, checks_passed(order), escrow_state)
-            channel = await opener.create_channel(card)
-        except GuaranteeError:
-            await self._abandon(ticket)
-            raise
-        ticket_id = int(ticket.id or 0)
-        async with self._sessions() as session:
-            await session.connection()  # before the writer's turn (see `_writing`)
-            async with self._writing():
-                await repo.mark_open(
-                    session=session, ticket_id=ticket_id, channel_id=channel.channel_id,
-                    summary_message_id=channel.summary_message_id, at=utcnow(),
-                )  # fmt: skip
-                await session.commit()
-        log.info("ticket for order %s opened in channel %s", ticket.order_id, channel.channel_id)
-        return OpenResult(OpenStatus.OPENED, ticket.order_id, channel.channel_id)
-
-    async def _abandon(self, ticket: Ticket) -> None:
-        """Undo a claim whose channel could not be made: nothing is left behind."""
-        async with self._sessions.begin() as session:
-            if ticket.opened_at is not None:  # it had a channel once: back to orphaned, buyer kept
-                await repo.set_state(
-                    session=session, ticket_id=int(ticket.id or 0), expected=TicketState.OPENING,
-                    new=TicketState.ORPHANED,
-                )  # fmt: skip
-            else:
-                row = await session.get(Ticket, ticket.id)
-                if row is not None and row.state == TicketState.OPENING:
-                    await session.delete(row)
+            found = await repo.card(session=session, ticket_id=int(ticket.id or 0))
+        if found is None:
+            return await self._raced(ticket.order_id, user_id, origin)
+        row = DiscordEffect(id=effect_ids[0], order_id=ticket.order_id, kind=effect.kind.value, key=effect.key)
+        return await self._open_now(row, opening.card_of(*found), user_id, origin)
 
     async def channel_deleted(self, channel_id: int) -> bool:
         """A ticket channel disappeared (deleted by hand): the order may get a new one."""
@@ -317,34 +330,28 @@ class TicketService:
             raise ConflictError("The bot is not connected to Discord right now; try again in a minute.")
         return self._opener
 
-    # ---- agreement events and restarts ---------------------------------------------------
+    # ---- restarts ------------------------------------------------------------------------
     async def resume(self) -> int:
-        """At start-up: finish tickets left in `opening`, tell requesters what happened; returns tickets finished."""
+        """At start-up: expire old requests, and give every ticket left in `opening` and every requester not told
+        yet an effect (rows from before the outbox); the effect worker does the rest. Returns how many tickets
+        were waiting for their channel."""
         async with self._sessions.begin() as session:
             await repo.expire_requests(session=session, now=utcnow())
-            opening = await repo.in_state(session=session, state=TicketState.OPENING)
-            waiting = {request.order_id for request in await repo.unnotified(session=session) if request.order_id}
-        for order_id in sorted({ticket.order_id for ticket in opening} | waiting):
-            await self.finish_order(order_id)
-        return len(opening)
-
-    async def finish_order(self, order_id: str) -> None:
-        """After an agreement resolved waiting requests (or at start-up): make the order's channel if its
-        ticket is still `opening`, then tell every requester what happened."""
-        if self._opener is None:
-            return  # webhook-only: the rows wait for a bot
-        failure: str | None = None
-        async with self._sessions() as session:
-            ticket = await repo.for_order(session=session, order_id=order_id)
-        if ticket is not None and ticket.state == TicketState.OPENING and order_id not in self._inflight:
-            try:
-                await self.finish(int(ticket.id or 0))
-            except GuaranteeError as exc:
-                failure = str(exc)
-            except Exception:
-                log.exception("opening the ticket of order %s failed; it is retried at the next start", order_id)
-                return
-        await requests.notify_requesters(self._sessions, self._opener, order_id, failure)
+            waiting = await repo.in_state(session=session, state=TicketState.OPENING)
+            effects = [
+                opening.open_effect(ticket.order_id)
+                for ticket in waiting
+                if not await effect_repo.pending_for_order(
+                    session=session, order_id=ticket.order_id, kind=Kind.OPEN_TICKET.value
+                )
+            ]
+            effects += [
+                opening.tell_effect(r.order_id, user_id=r.user_id, fallback_channel_id=r.channel_id, request_id=r.id)
+                for r in await repo.unnotified(session=session)
+                if r.order_id is not None
+            ]
+            await outbox.write(session, effects)
+        return len(waiting)
 
 
 def _joinable(ticket: Ticket | None, order_id: str, guild_id: int, user_id: int) -> Ticket:

@@ -1,14 +1,18 @@
-"""One click or form is one database session: the service decides who the person is, what the
-action needs and the transition in one transaction, and the announcer reads nothing back."""
+"""One click or form is one service call and one database session: the service decides who the person is,
+what the action needs and the transition in one transaction. Its Discord effects are rows in the same
+transaction, done right after the commit from the outbox (each a small unit of work of its own)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
+from bot.services.effects import EffectWorker
+from bot.services.escrow.results import Change
 from tests.cogs.escrow.conftest import Ticket
 
 
@@ -28,28 +32,51 @@ def checkouts(env: Any) -> Iterator[list[str]]:
         event.remove(pool, "checkout", on_checkout)
 
 
-async def test_a_click_that_acts_is_one_session_announcement_included(ticket: Ticket) -> None:
+@pytest.fixture
+def committed(monkeypatch: pytest.MonkeyPatch) -> list[Change]:
+    """The changes a click committed, kept back from the effect worker until the test lets them go."""
+    kept: list[Change] = []
+
+    async def keep(_worker: EffectWorker, changes: Sequence[Change]) -> None:
+        kept.extend(changes)
+
+    monkeypatch.setattr(EffectWorker, "escrow_changed", keep)
+    return kept
+
+
+async def let_go(env: Any, changes: list[Change], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    await env.bot.runtime.effects.escrow_changed(changes)
+
+
+async def test_a_click_that_acts_is_one_session(ticket: Ticket, committed, monkeypatch) -> None:
     env = ticket.env
     with checkouts(env) as taken:
         result = await ticket.click("claim", env.officer)
     assert "claimed" in result.content
-    assert "claimed by" in ticket.escrow_field()  # the summary was updated from what the change carried
     assert len(taken) == 1, taken
+    (change,) = committed
+    assert change.ticket is not None and change.ticket.claimed_by == env.officer.id  # the result carries the state
+    assert change.effect_ids  # its effects were written in the same transaction
+    assert "claimed by" not in ticket.escrow_field()  # and not done yet
+    await let_go(env, committed, monkeypatch)
+    assert "claimed by" in ticket.escrow_field()
 
 
-async def test_a_click_that_opens_a_form_and_the_form_are_one_session_each(ticket: Ticket) -> None:
+async def test_a_click_that_opens_a_form_and_the_form_are_one_session_each(ticket: Ticket, committed) -> None:
     env = ticket.env
     with checkouts(env) as taken:
         shown = await ticket.click("fund", env.officer)
-    assert shown.modal is not None and len(taken) == 1
+    assert shown.modal is not None and len(taken) == 1 and committed == []
     with checkouts(env) as taken:
         done = await env.driver.submit_modal(shown, {"note": "REF-1"}, by=env.officer)
     assert "now funded" in done.content
     assert len(taken) == 1, taken
+    assert [c.target.value for c in committed] == ["funded"]
 
 
-async def test_a_refused_click_is_one_session(ticket: Ticket) -> None:
+async def test_a_refused_click_is_one_session(ticket: Ticket, committed) -> None:
     env = ticket.env
     with checkouts(env) as taken:
         refused = await ticket.click("fund", env.outsider)
-    assert "Only the officer" in refused.content and len(taken) == 1
+    assert "Only the officer" in refused.content and len(taken) == 1 and committed == []

@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot.db.models import Ticket, TicketRequest
+from bot.db.models import DiscordEffect, Ticket, TicketRequest
 from tests.harness._world import DiscordEnv
 from tests.harness.plugin import MakeEnv
 from tests.webhooks.events import agreed, dumps, signed_headers
@@ -25,9 +25,23 @@ def gig(order_id: str = "ord_1") -> str:
 @pytest.fixture
 async def env(make_discord_env: MakeEnv) -> DiscordEnv:
     env = await make_discord_env()
-    # Events are worked by `deliver` in the test's own task, so each step is deterministic.
+    # Events and the effects they leave are worked by `deliver` in the test's own task, so each step is
+    # deterministic (`work_effects` does the same for effects left by anything else).
     await env.bot.runtime.processor.close()  # type: ignore[attr-defined]
+    await env.bot.runtime.effects.close()  # type: ignore[attr-defined]
     return env
+
+
+async def expire_holds(env: DiscordEnv) -> None:
+    """Time passes: every retry is due and every worker's hold on an effect has run out."""
+    async with env.bot.runtime.sessions.begin() as session:  # type: ignore[attr-defined]
+        await session.execute(update(DiscordEffect).values(next_attempt_at=None, claimed_until=None))
+
+
+async def work_effects(env: DiscordEnv) -> None:
+    """What the effect worker would do now: every due effect in the outbox, until none is left."""
+    while await env.bot.runtime.effects.work():  # type: ignore[attr-defined]
+        await env.driver.settle()
 
 
 @pytest.fixture
@@ -42,6 +56,7 @@ async def deliver(env: DiscordEnv, aiohttp_client: Any) -> Deliver:
         assert response.status == 202, await response.text()
         while await runtime.processor.process_due():
             pass
+        await work_effects(env)
         await env.driver.settle()
 
     return post

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import AuditEntry, CallbackDelivery, Escrow, Ticket
-from bot.services.effects import AnnounceEscrowChange
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.results import Change
 from bot.services.escrow.service import EscrowService
@@ -63,7 +62,7 @@ class EscrowWorld:
         webhook_id = webhook_id or f"msg_{next(self._ids)}"
         async with self.sessions.begin() as session:
             applied = await self.book.apply(session, parse_event(document), webhook_id)
-        await self.effects.escrow_changed([e.change for e in applied.effects if isinstance(e, AnnounceEscrowChange)])
+        await self.effects.escrow_changed(list(applied.changes))
         return applied
 
     async def order(self, order_id: str = "ord_1", *, ticket: bool = True, buyer_joined: bool = True) -> str:

@@ -228,24 +228,29 @@ async def test_failing_next_step_rolls_the_whole_event_back(
     assert (row.status, row.attempts, row.last_error) == (EventStatus.PENDING, 1, "ValueError: downstream broke")
 
 
-async def test_failing_after_commit_effects_do_not_fail_the_event(sessions: Sessions) -> None:
-    async def broken(_effects: object) -> None:
-        raise RuntimeError("discord is down")
+async def test_a_failing_wake_up_after_the_commit_does_not_fail_the_event(sessions: Sessions) -> None:
+    async def broken(_changes: object) -> None:
+        raise RuntimeError("the worker is gone")
 
-    processor = EventProcessor(sessions, order_book(sessions), RecordingEffects(broken))
+    effects = RecordingEffects(broken)
+    processor = EventProcessor(sessions, order_book(sessions), effects)
     await store(sessions, "m1", agreed("o1"))
+    await store(sessions, "m2", event("order.cancelled", {"order_id": "o1", "reason": "gone"}))  # an escrow change
     await processor.process_due()
-    assert (await event_row(sessions, "m1")).status == EventStatus.PROCESSED
+    assert [c.action.value for c in effects.changes] == ["cancel"]  # the wake-up was tried, and failed
+    assert (await event_row(sessions, "m2")).status == EventStatus.PROCESSED
 
 
 async def test_intake_wakes_the_running_processor(sessions: Sessions, engine: AsyncEngine) -> None:
     done = asyncio.Event()
 
-    async def finished(_effects: object) -> None:
-        done.set()
+    class Noticing(EventProcessor):
+        async def process_one(self, event_id: int) -> bool:
+            handled = await super().process_one(event_id)
+            done.set()
+            return handled
 
-    # Only a wake-up can explain a quick result.
-    processor = EventProcessor(sessions, order_book(sessions), RecordingEffects(finished), poll_seconds=60)
+    processor = Noticing(sessions, order_book(sessions), poll_seconds=60)  # only a wake-up explains a quick result
     intake = EventIntake(engine, on_stored=processor.wake)
     processor.start()
     intake.start()
@@ -272,17 +277,15 @@ async def test_two_processors_do_not_strand_an_early_cancellation(sessions: Sess
                     await asyncio.wait_for(created.wait(), 1.0)
             return applied
 
-    async def mark_created(_effects: object) -> None:
-        created.set()
-
     slow = EventProcessor(sessions, SlowBook(escrow_step(sessions)))
-    fast = EventProcessor(sessions, order_book(sessions), RecordingEffects(mark_created))
+    fast = EventProcessor(sessions, order_book(sessions))
     cancel_id = await store(sessions, "c", event("order.cancelled", {"order_id": "o1", "reason": "gone"}))
     agree_id = await store(sessions, "a", agreed("o1"))
 
     async def fast_after_slow_started() -> None:
         await asyncio.sleep(0.1)
         await fast.process_one(agree_id)
+        created.set()  # B's agreement has committed
 
     await asyncio.gather(slow.process_one(cancel_id), fast_after_slow_started())
     for _ in range(5):  # let retries (if a backend made one) run without waiting for their backoff

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.services.effects import EffectWorker
 from bot.services.events.processor import EventProcessor
 from bot.services.tickets.service import TicketService
 from tests.services.helpers import Sessions, order_book
@@ -23,6 +24,25 @@ def service(sessions: Sessions, opener: RecordingOpener) -> TicketService:
     return tickets
 
 
+class ReadyDiscord:
+    """The Discord side of the escrow's effects, connected; these tests make no escrow changes."""
+
+    def ready(self) -> bool:
+        return True
+
+    async def refresh_summary(self, snapshot: object) -> None:
+        raise AssertionError("no escrow effects here")
+
+    post_line = tell = refresh_summary
+
+
 @pytest.fixture
-def processor(sessions: Sessions, service: TicketService) -> EventProcessor:
-    return EventProcessor(sessions, order_book(sessions))
+def worker(sessions: Sessions, service: TicketService) -> EffectWorker:
+    worker = EffectWorker(sessions, service.channels)
+    worker.attach(ReadyDiscord())  # type: ignore[arg-type]
+    return worker
+
+
+@pytest.fixture
+def processor(sessions: Sessions, service: TicketService, worker: EffectWorker) -> EventProcessor:
+    return EventProcessor(sessions, order_book(sessions), worker)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models import Ticket
 from bot.db.repos import tickets as repo
-from bot.services.events.processor import EventProcessor
+from bot.services.events.contract import parse_event
 from bot.services.tickets.service import OpenStatus, TicketService
 from tests.services.helpers import order_book, store
 from tests.services.tickets.test_service import RecordingOpener, agree, all_tickets, open_
@@ -56,9 +56,10 @@ async def test_an_open_is_one_read_one_claim_and_one_update(engine, sessions, pr
     with recorded(engine) as seen:
         result = await open_(service)
     assert result.status is OpenStatus.OPENED and len(opener.cards) == 1
-    # The order, its ticket and escrow state in one query; the claim in the same transaction;
-    # after the channel is made, the compare-and-set to open. Nothing re-read.
-    assert seen == ["SELECT", "INSERT", "COMMIT", "UPDATE", "COMMIT"]
+    # The order, its ticket and escrow state in one query; the claim and its `ticket.open` effect (the
+    # intent, recorded before Discord is called) in the same transaction; after the channel is made, the
+    # compare-and-set to open and the effect marked done, in one transaction. Nothing re-read.
+    assert seen == ["SELECT", "INSERT", "INSERT", "COMMIT", "UPDATE", "UPDATE", "COMMIT"]
 
 
 async def test_the_card_shows_the_escrow_state_read_with_the_order(engine, sessions, processor, service, opener):
@@ -152,10 +153,14 @@ async def test_an_open_running_while_the_claimer_closes_its_session_makes_no_sec
     during_close: list[Callable[[], Awaitable[Any]]] = []
 
     class ClosingSlowly(AsyncSession):
+        def add(self, instance: object, *, _warn: bool = True) -> None:
+            if isinstance(instance, Ticket):
+                self.info["claiming"] = True
+            super().add(instance, _warn=_warn)
+
         async def commit(self) -> None:
-            claiming = any(isinstance(row, Ticket) for row in self.new)
             await super().commit()
-            self.info["claimed"] = claiming
+            self.info["claimed"] = self.info.pop("claiming", False)
 
         async def close(self) -> None:
             if self.info.pop("claimed", False) and during_close:
@@ -165,7 +170,9 @@ async def test_an_open_running_while_the_claimer_closes_its_session_makes_no_sec
     sessions = async_sessionmaker(engine, class_=ClosingSlowly, expire_on_commit=False)
     service = TicketService(sessions, marketplace_host="opentaskai.com", pending_hours=72)
     service.attach(opener)
-    await agree(sessions, EventProcessor(sessions, order_book(sessions)))
+    async with sessions() as session:  # the order, as an agreement makes it
+        await order_book(sessions).apply(session, parse_event(agreed("ord_1")), "msg_ord_1")
+        await session.commit()
     second: list[Any] = []
 
     async def open_second() -> None:

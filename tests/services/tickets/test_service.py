@@ -9,13 +9,13 @@ from sqlalchemy import select
 
 from bot.db.models import Ticket, TicketRequest, TicketState
 from bot.db.repos import tickets as ticket_repo
-from bot.services.effects import EffectRunner
+from bot.services.effects import EffectWorker
 from bot.services.errors import ConflictError, GuaranteeError
 from bot.services.events.processor import EventProcessor
 from bot.services.tickets.port import TicketCard, TicketChannel
 from bot.services.tickets.service import OpenStatus
 from bot.services.tickets.verification import EmailMismatchError, GigMismatchError
-from tests.services.helpers import order_book, store
+from tests.services.helpers import store
 from tests.webhooks.events import agreed
 
 GIG = "https://opentaskai.com/gigs/ord_1-logo"
@@ -52,14 +52,18 @@ class RecordingOpener:
         self.notices.append((user_id, text, ticket_channel_id))
 
 
-@pytest.fixture
-def processor(sessions, service) -> EventProcessor:
-    return EventProcessor(sessions, order_book(sessions), EffectRunner(service))
+async def work_effects(processor: EventProcessor) -> None:
+    """What the running effect worker does after an event: every due effect, until none is left."""
+    worker = processor._effects
+    assert isinstance(worker, EffectWorker)
+    while await worker.work():
+        pass
 
 
 async def agree(sessions, processor, order_id: str = "ord_1", **changes) -> None:
     await store(sessions, f"msg_{order_id}_{len(changes)}", agreed(order_id, **changes))
     await processor.process_due()
+    await work_effects(processor)
 
 
 async def open_(service, email: str = "seller@example.com", link: str = GIG, user_id: int = 7):
@@ -141,14 +145,20 @@ async def test_the_agreement_turns_a_waiting_request_into_an_open_ticket(session
     assert opener.notices == [(7, "The marketplace confirmed order ord_1: its guarantee ticket is open.", 1001)]
 
 
-async def test_without_a_bot_the_rows_wait_and_resume_finishes_them(sessions, processor, service, opener):
+async def test_without_a_bot_the_rows_wait_and_resume_finishes_them(sessions, processor, service, opener, worker):
     await open_(service)
     service.attach(None)
+    discord = worker._discord
+    worker.attach(None)
     await agree(sessions, processor)
     (ticket,) = await all_tickets(sessions)
     assert ticket.state == TicketState.OPENING
     service.attach(opener)
+    worker.attach(discord)
     assert await service.resume() == 1
+    await work_effects(processor)
     (ticket,) = await all_tickets(sessions)
     assert ticket.state == TicketState.OPEN and len(opener.notices) == 1
-    assert await service.resume() == 0 and len(opener.notices) == 1  # told once
+    assert await service.resume() == 0
+    await work_effects(processor)
+    assert len(opener.notices) == 1  # told once
