@@ -25,6 +25,8 @@ from tests.harness._driver import InteractionDriver
 from tests.harness._faults import Faults
 from tests.harness._people import People
 from tests.harness._recorder import Recorder
+from tests.harness._tickets import Marketplace, TicketView, find_ticket, open_and_join
+from tests.webhooks.events import agreed
 
 BotFactory = Callable[[], commands.Bot]
 ExtraSetup = Callable[[commands.Bot], Awaitable[None]]
@@ -48,6 +50,7 @@ class DiscordEnv:
         self.faults = Faults()
         self.people = People()
         self.recorder = Recorder(self.faults)
+        self.marketplace = Marketplace(self)
         self.ids: dict[str, int] = {}
         self.bot: commands.Bot = None  # type: ignore[assignment]
         self.driver: InteractionDriver = None  # type: ignore[assignment]
@@ -88,6 +91,7 @@ class DiscordEnv:
         return self.bot
 
     async def close(self) -> None:
+        await self.marketplace.close()
         await self._close_bot()
         await dpytest.empty_queue()
         fixes.reset_dpytest()
@@ -108,6 +112,9 @@ class DiscordEnv:
         await self.bot.setup_hook()
         if self._extra_setup is not None:
             await self._extra_setup(self.bot)
+        runtime = getattr(self.bot, "runtime", None)
+        if runtime is not None:  # events are worked in the test's own task (`deliver`), so each step is deterministic
+            await runtime.processor.close()
         await dpytest.run_all_events()
 
     async def _close_bot(self) -> None:
@@ -210,6 +217,27 @@ class DiscordEnv:
     @property
     def other_channel(self) -> discord.TextChannel:
         return self.other_guild.get_channel(self.ids["other_channel"])
+
+    # ---- orders and tickets ----------------------------------------------------------------
+    async def deliver(self, document: JsonDict | None = None, **changes: Any) -> None:
+        """POST a signed marketplace event (default `order.agreed` of ord_1 with `changes`) and work it."""
+        await self.marketplace.deliver(document, **changes)
+
+    async def agree_order(self, order_id: str = "ord_1", **changes: Any) -> JsonDict:
+        """The marketplace agrees `order_id` (sample terms, with `changes`); returns the event's data."""
+        document = agreed(order_id, **changes)
+        await self.marketplace.deliver(document)
+        return document["data"]
+
+    async def open_ticket_and_join(
+        self, order_id: str = "ord_1", *, freelancer: discord.Member | None = None, buyer: discord.Member | None = None
+    ) -> TicketView:
+        """An agreed order's ticket opened by the freelancer and joined by the buyer (default: env's own)."""
+        return await open_and_join(self, order_id, freelancer=freelancer, buyer=buyer)
+
+    async def ticket(self, order_id: str = "ord_1") -> TicketView:
+        """The ticket channel of `order_id`, as its database row records it."""
+        return await find_ticket(self, order_id)
 
     # ---- things done by hand, outside the bot ----------------------------------------------
     async def delete_channel_by_hand(self, channel: discord.abc.GuildChannel) -> None:
