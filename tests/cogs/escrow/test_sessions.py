@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from tests.cogs.escrow.conftest import Ticket
+from tests.harness._tickets import TicketView as Ticket
 
 
 @contextmanager
