@@ -17,7 +17,7 @@ from typing import Any
 import discord
 
 from bot.db.models import GuildConfig, Ticket
-from bot.services.errors import GuaranteeError
+from bot.services.errors import GuaranteeError, NotFoundError
 from bot.services.guilds import GuildSettings, chosen_officer_role
 from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketChannel
 from cogs.people import lacking_permissions, officer_role
@@ -258,7 +258,15 @@ class DiscordTicketOpener:
         if not isinstance(channel, discord.TextChannel):
             raise ChannelGoneError(ticket.order_id)
         try:
+            # With the default intents the member is not cached: this REST lookup is the normal path,
+            # and its 404 (Unknown Member) means the person left the server, not that the channel is gone.
             target = channel.guild.get_member(user_id) or await channel.guild.fetch_member(user_id)
+        except discord.NotFound:
+            raise NotFoundError(
+                "You are not a member of this server any more, so I can't add you to the ticket. "
+                "Join the server again, then run `/guarantee join` again."
+            ) from None
+        try:
             await channel.set_permissions(
                 target, view_channel=True, send_messages=True, read_message_history=True, attach_files=True,
                 embed_links=True, reason=f"Buyer of order {ticket.order_id} verified",

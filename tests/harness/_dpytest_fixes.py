@@ -16,12 +16,14 @@ from discord.ext.test.utils import PeekableQueue
 
 from tests.harness import _server
 from tests.harness._faults import Faults
+from tests.harness._people import People
 
 
 def dict_from_overwrite(target: discord.Member | discord.Role | discord.Object, overwrite: discord.PermissionOverwrite):
     """dpytest writes `type` as "role"/"member"; discord.py 2.x reads 0 (role) / 1 (member)."""
     allow, deny = overwrite.pair()
-    kind = 0 if isinstance(target, discord.Role) else 1
+    is_role = isinstance(target, discord.Role) or (isinstance(target, discord.Object) and target.type is discord.Role)
+    kind = 0 if is_role else 1
     return {"id": target.id, "type": kind, "allow": str(allow.value), "deny": str(deny.value)}
 
 
@@ -82,6 +84,13 @@ def dict_from_role(role: discord.Role) -> dict[str, Any]:
     return _with_colors(data, secondary and secondary.value, tertiary and tertiary.value)
 
 
+def find_user_mentions(content: str | None, guild: discord.Guild | None) -> list[discord.User]:
+    """dpytest looks mentions up in `guild.members`, which holds only the bot under the default intents."""
+    state = backend.get_state()
+    found = (state.http.people.user_object(state, int(m["id"])) for m in _server.user_mentions(content, guild))
+    return [user for user in found if user is not None]
+
+
 def reset_dpytest() -> None:
     """Forget dpytest's module-level state from a previous test (config, queues, callbacks)."""
     runner._cur_config = None
@@ -99,17 +108,18 @@ def apply(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(factories, "make_role_dict", make_role_dict)
     monkeypatch.setattr(factories, "dict_from_role", dict_from_role)
     monkeypatch.setattr(backend, "delete_channel", _server.delete_channel)
+    monkeypatch.setattr(backend, "find_user_mentions", find_user_mentions)
     monkeypatch.setattr(runner, "sent_queue", PeekableQueue())
     monkeypatch.setattr(runner, "error_queue", PeekableQueue())
 
 
-def configure(bot: discord.Client, faults: Faults) -> _server.HarnessHttp:
+def configure(bot: discord.Client, faults: Faults, people: People) -> _server.HarnessHttp:
     """`dpytest.configure` with no default guild, then install `HarnessHttp` and re-attach the tree."""
     dpytest.configure(bot, guilds=[], text_channels=0, voice_channels=0, members=0)
     http = bot.http
     http.__class__ = _server.HarnessHttp
     http.faults = faults
-    http.closed_dms = set()
+    http.people = people
     http.dm_channels = {}
     state = bot._connection
     tree = getattr(bot, "tree", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from discord.ext import test as dpytest
 from discord.ext.test import factories
 
 from tests.harness import _payloads as p
+from tests.harness._people import People
 from tests.harness._recorder import InteractionResult, Recorder, Reply
 
 JsonDict = dict[str, Any]
@@ -54,9 +56,12 @@ class CommandUnavailable(Exception):
 
 
 class InteractionDriver:
-    def __init__(self, bot: commands.Bot, recorder: Recorder) -> None:
+    """Members in payloads (the user acting, resolved options) come from `people`, Discord's side."""
+
+    def __init__(self, bot: commands.Bot, recorder: Recorder, people: People) -> None:
         self.bot = bot
         self.recorder = recorder
+        self.people = people
 
     # ---- public API ------------------------------------------------------------------------
     async def command(
@@ -108,7 +113,7 @@ class InteractionDriver:
         raw = self._message_dict(message)
         component = self._require_component(raw, custom_id)
         channel = self._channel_of(raw)
-        resolved = p.Resolved()
+        resolved = p.Resolved(self.people)
         me = channel.guild.me if getattr(channel, "guild", None) else None
         encoded = []
         for value in values:
@@ -158,7 +163,7 @@ class InteractionDriver:
         guild = getattr(channel, "guild", None)
         command, guild_id = p.find_command(self.bot.tree, name, guild)
         self._check_visible(command, user, guild)
-        leaf, resolved = p.encode_options(command, options, channel, focused)
+        leaf, resolved = p.encode_options(command, options, channel, focused, self.people)
         root, nested = p.nest(command, leaf)
         data: JsonDict = {"id": str(factories.make_id()), "name": root, "type": 1, "options": nested}
         if resolved:
@@ -173,10 +178,7 @@ class InteractionDriver:
             if root.guild_only or (root.allowed_contexts and not root.allowed_contexts.bot_dm):
                 raise CommandUnavailable(f"/{command.qualified_name} cannot be used in DMs")
             return
-        member = guild.get_member(user.id)
-        if member is None:
-            raise LookupError(f"{user} is not a member of {guild}")
-        needed, perms = root.default_permissions, member.guild_permissions
+        needed, perms = root.default_permissions, self._member(guild, user).guild_permissions
         if needed is not None and not perms.administrator and not perms.is_superset(needed):
             raise CommandUnavailable(f"/{command.qualified_name} needs {needed!r}, which {user} lacks")
 
@@ -194,24 +196,34 @@ class InteractionDriver:
             "authorizing_integration_owners": {"1": str(user.id)},
         }
         if getattr(channel, "guild", None) is not None:
-            member = channel.guild.get_member(user.id)
-            if member is None:
-                raise LookupError(f"{user} is not a member of {channel.guild}")
             payload.update(
                 guild_id=str(channel.guild.id),
                 guild={"id": str(channel.guild.id), "locale": "en-US", "features": []},
                 guild_locale="en-US",
-                member=p.member_dict(member, channel),
+                member=p.member_dict(self._member(channel.guild, user), channel),
                 app_permissions=str(channel.permissions_for(channel.guild.me).value),
                 context=0,
             )
             payload["authorizing_integration_owners"]["0"] = str(channel.guild.id)
         else:
-            payload.update(user=factories.dict_from_user(getattr(user, "_user", user)), context=1)
+            payload.update(user=self._user(user), context=1)
             payload["app_permissions"] = str(discord.Permissions.text().value)
         payload["channel_id"] = str(channel.id)
         payload["channel"] = p.channel_dict(channel)
         return payload
+
+    def _member(self, guild: discord.Guild, user: discord.abc.User) -> discord.Member:
+        """`user` as a member of `guild` on the Discord side (roles as they are now), never the bot's cache."""
+        member = self.people.member_object(guild, user.id)
+        if member is None:
+            raise LookupError(f"{user} is not a member of {guild}")
+        return member
+
+    def _user(self, user: discord.abc.User) -> JsonDict:
+        data = self.people.user(user.id)
+        if data is None:
+            raise LookupError(f"{user} is not a user of this fake Discord")
+        return data
 
     async def dm_channel(self, user: discord.abc.User) -> discord.DMChannel:
         """The bot's DM channel with `user` (opened through the fake API if needed)."""
@@ -225,7 +237,7 @@ class InteractionDriver:
         payload = self._base(kind, user, channel)
         payload["data"] = data
         if message is not None:
-            payload["message"] = message
+            payload["message"] = copy.deepcopy(message)  # discord.py pops parts of what it parses
         result = InteractionResult(int(payload["id"]), payload["token"], channel, source_message=message)
         self.recorder.expect(result)
         with _tasks_created() as created:

@@ -9,6 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext.test import factories
 
+from tests.harness._people import People
+
 JsonDict = dict[str, Any]
 Where = discord.abc.GuildChannel | discord.DMChannel
 OptionType = discord.AppCommandOptionType
@@ -45,18 +47,27 @@ def role_dict(role: discord.Role) -> JsonDict:
 
 
 class Resolved:
-    """The `resolved` block: users, members, roles and channels referenced by option values."""
+    """The `resolved` block: users, members, roles and channels referenced by option values.
 
-    def __init__(self) -> None:
+    Users and members are resolved the way Discord does, from `people`: a user who is a member of
+    the interaction's guild comes with their member data (roles, permissions in the channel).
+    """
+
+    def __init__(self, people: People) -> None:
+        self.people = people
         self.data: JsonDict = {}
 
     def add_user(self, user: discord.abc.User, channel: Any) -> str:
-        base = user._user if isinstance(user, discord.Member) else user
-        self.data.setdefault("users", {})[str(user.id)] = factories.dict_from_user(base)
-        if isinstance(user, discord.Member):
-            member = member_dict(user, channel if getattr(channel, "guild", None) else None)
-            member.pop("user")
-            self.data.setdefault("members", {})[str(user.id)] = member
+        data = self.people.user(user.id)
+        if data is None:
+            raise LookupError(f"{user} is not a user of this fake Discord; Discord could not resolve them")
+        self.data.setdefault("users", {})[str(user.id)] = data
+        guild = getattr(channel, "guild", None)
+        member = self.people.member_object(guild, user.id) if guild is not None else None
+        if member is not None:
+            payload = member_dict(member, channel)
+            payload.pop("user")
+            self.data.setdefault("members", {})[str(user.id)] = payload
         return str(user.id)
 
     def add_role(self, role: discord.Role) -> str:
@@ -92,9 +103,11 @@ def find_command(tree: app_commands.CommandTree, name: str, guild: discord.Guild
     return command, guild_id
 
 
-def encode_options(command: Any, options: dict[str, Any], channel: Any, focused: str | None) -> tuple[list, JsonDict]:
+def encode_options(
+    command: Any, options: dict[str, Any], channel: Any, focused: str | None, people: People
+) -> tuple[list, JsonDict]:
     """Turn keyword arguments into typed command options, plus their `resolved` data."""
-    resolved = Resolved()
+    resolved = Resolved(people)
     me = channel.guild.me if getattr(channel, "guild", None) else None
     params = {p.name: p for p in command._params.values()} | {p.display_name: p for p in command._params.values()}
     encoded = []

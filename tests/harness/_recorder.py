@@ -8,6 +8,7 @@ interaction token and answers with the bodies Discord would send.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,10 @@ class Recorder:
         self.results[result.token] = result
 
     async def request(self, route: Any, session: Any = None, *, payload: JsonDict | None = None, **kwargs: Any):
+        """Answer like Discord, with a fresh copy of the body (discord.py pops parts of what it parses)."""
+        return copy.deepcopy(await self._answer(route, payload, kwargs))
+
+    async def _answer(self, route: Any, payload: JsonDict | None, kwargs: dict[str, Any]) -> Any:
         await self.faults.gate((route.method, route.path))
         body = _payload(payload, kwargs.get("multipart"))
         result = self.results.get(route.webhook_token)

@@ -3,12 +3,16 @@
 dpytest's own methods find their objects by reading the caller's frame locals, which breaks as
 soon as anything sits between discord.py and them. The routes below look objects up by id
 instead, keep message components and `channel_id`, enforce the permissions Discord enforces,
-and pass through `Faults.gate` so a test can script failures and latency per route.
+and pass through `Faults.gate` so a test can script failures and latency per route. Users and
+members come from `People` (the Discord side). Like Discord's JSON, every answer is a fresh copy:
+discord.py pops parts of the payloads it parses.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import re
 from typing import Any
 
 import discord
@@ -16,9 +20,11 @@ from discord.ext.test import backend, factories
 
 from tests.harness import _faults as routes
 from tests.harness._faults import Faults, http_error
+from tests.harness._people import People
 
 JsonDict = dict[str, Any]
 CATEGORY_LIMIT = 50
+USER_MENTION = re.compile(r"<@!?([0-9]{15,21})>")
 
 
 def now_iso() -> str:
@@ -26,10 +32,14 @@ def now_iso() -> str:
 
 
 class HarnessHttp(backend.FakeHttp):
-    """Installed on the configured bot by `install_http`; state lives on the instance."""
+    """Installed on the configured bot by `_dpytest_fixes.configure`; state lives on the instance.
+
+    Users and members come from `people` (the Discord side), never from the bot's member cache,
+    which holds only the bot itself under the default intents.
+    """
 
     faults: Faults
-    closed_dms: set[int]
+    people: People
     dm_channels: dict[int, int]
 
     # ---- lookups -------------------------------------------------------------------------
@@ -121,7 +131,7 @@ class HarnessHttp(backend.FakeHttp):
         await self.faults.gate(routes.SEND_MESSAGE)
         channel = self._channel(channel_id)
         if isinstance(channel, discord.DMChannel):
-            if channel.recipient is not None and channel.recipient.id in self.closed_dms:
+            if channel.recipient is not None and channel.recipient.id in self.people.closed_dms:
                 raise http_error(403, 50007, "Cannot send messages to this user")
         else:
             self._require(channel.guild, channel, "send_messages")
@@ -129,12 +139,12 @@ class HarnessHttp(backend.FakeHttp):
         message = self.state._get_message(data["id"])
         if message is not None:
             await backend.callbacks.dispatch_event("send_message", message)
-        return data
+        return copy.deepcopy(data)
 
     async def edit_message(self, channel_id: int, message_id: int, *, params: Any) -> JsonDict:
         await self.faults.gate(routes.EDIT_MESSAGE)
         self._channel(channel_id)
-        return edit_stored_message(int(channel_id), int(message_id), params.payload or {})
+        return copy.deepcopy(edit_stored_message(int(channel_id), int(message_id), params.payload or {}))
 
     async def delete_message(self, channel_id: int, message_id: int, *, reason: str | None = None) -> None:
         await self.faults.gate(routes.DELETE_MESSAGE)
@@ -149,14 +159,14 @@ class HarnessHttp(backend.FakeHttp):
     async def get_message(self, channel_id: int, message_id: int) -> JsonDict:
         await self.faults.gate(routes.GET_MESSAGE)
         self._channel(channel_id)
-        return _find_message(int(channel_id), int(message_id))
+        return copy.deepcopy(_find_message(int(channel_id), int(message_id)))
 
     async def logs_from(
         self, channel_id: int, limit: int, before: int | None = None, after: int | None = None, around: Any = None
     ) -> list[JsonDict]:
         await self.faults.gate(routes.HISTORY)
         self._channel(channel_id)
-        messages = sorted(self._messages(channel_id), key=lambda m: int(m["id"]))
+        messages = sorted(copy.deepcopy(self._messages(channel_id)), key=lambda m: int(m["id"]))
         if after is not None:
             return [m for m in messages if int(m["id"]) > int(after)][:limit]
         if before is not None:
@@ -165,11 +175,11 @@ class HarnessHttp(backend.FakeHttp):
 
     async def start_private_message(self, user_id: int) -> JsonDict:
         await self.faults.gate(routes.OPEN_DM)
-        user = self.state.get_user(int(user_id))
+        user = self.people.user(int(user_id))
         if user is None:
             raise http_error(400, 50033, "Invalid Recipients")
-        channel_id = self.dm_channels.setdefault(user.id, factories.make_id())
-        return {"id": channel_id, "type": 1, "recipients": [factories.dict_from_user(user)]}
+        channel_id = self.dm_channels.setdefault(int(user_id), factories.make_id())
+        return {"id": channel_id, "type": 1, "recipients": [user]}
 
     # ---- roles and members ---------------------------------------------------------------
     async def create_role(self, guild_id: int, *, reason: str | None = None, **fields: Any) -> JsonDict:
@@ -189,24 +199,27 @@ class HarnessHttp(backend.FakeHttp):
     async def _member_roles(self, guild_id: int, user_id: int, *, add: int = 0, remove: int = 0) -> None:
         guild = self._guild(guild_id)
         self._require(guild, None, "manage_roles")
-        member = guild.get_member(int(user_id))
-        if member is None:
+        if self.people.member(guild.id, int(user_id)) is None:
             raise http_error(404, 10007, "Unknown Member")
-        data = factories.dict_from_member(member)
-        data["roles"] = [r for r in data["roles"] if r != remove] + ([add] if add else [])
-        self.state.parse_guild_member_update(data)
+        roles = [r for r in self.people.roles_of(guild.id, int(user_id)) if r != remove] + ([add] if add else [])
+        self.people.set_roles(guild.id, int(user_id), roles)
+        if int(user_id) == self.state.self_id:
+            # Without the members intent Discord still sends the bot its own GUILD_MEMBER_UPDATE.
+            self.state.parse_guild_member_update({"guild_id": guild.id, **self.people.member(guild.id, int(user_id))})
 
     async def get_member(self, guild_id: int, member_id: int) -> JsonDict:
-        member = self._guild(guild_id).get_member(int(member_id))
-        if member is None:
+        await self.faults.gate(routes.GET_MEMBER)
+        data = self.people.member(self._guild(guild_id).id, int(member_id))
+        if data is None:
             raise http_error(404, 10007, "Unknown Member")
-        return factories.dict_from_member(member)
+        return data
 
     async def get_user(self, user_id: int) -> JsonDict:
-        user = self.state.get_user(int(user_id))
-        if user is None:
+        await self.faults.gate(routes.GET_USER)
+        data = self.people.user(int(user_id))
+        if data is None:
             raise http_error(404, 10013, "Unknown User")
-        return factories.dict_from_user(user)
+        return data
 
     # ---- application commands ------------------------------------------------------------
     async def bulk_upsert_global_commands(self, application_id: int, payload: list[JsonDict]) -> list[JsonDict]:
@@ -262,8 +275,8 @@ def post_message(channel: Any, author: discord.abc.User, payload: JsonDict, *, f
         content=payload.get("content") or "",
         tts=bool(payload.get("tts")),
         embeds=[discord.Embed.from_dict(e) for e in payload.get("embeds") or []],
-        mentions=backend.find_user_mentions(payload.get("content"), getattr(channel, "guild", None)),
     )
+    data["mentions"] = user_mentions(payload.get("content"), getattr(channel, "guild", None))
     data["channel_id"] = channel.id
     data["components"] = payload.get("components") or []
     data["flags"] = int(payload.get("flags") or 0)
@@ -274,9 +287,25 @@ def post_message(channel: Any, author: discord.abc.User, payload: JsonDict, *, f
     if payload.get("message_reference"):
         data["message_reference"] = payload["message_reference"]
     state = backend.get_state()
-    state.parse_message_create(data)
+    state.parse_message_create(copy.deepcopy(data))  # discord.py pops parts of what it parses
     backend._cur_config.messages.setdefault(channel.id, []).append(data)
     return data
+
+
+def user_mentions(content: str | None, guild: discord.Guild | None) -> list[JsonDict]:
+    """The `mentions` Discord puts in a message: each mentioned user, with `member` when in the guild."""
+    people: People = backend.get_state().http.people
+    found = []
+    for user_id in dict.fromkeys(int(m) for m in USER_MENTION.findall(content or "")):
+        user = people.user(user_id)
+        if user is None:
+            continue
+        member = people.member(guild.id, user_id) if guild is not None else None
+        if member is not None:
+            del member["user"]
+            user["member"] = member
+        found.append(user)
+    return found
 
 
 def edit_stored_message(channel_id: int, message_id: int, payload: JsonDict) -> JsonDict:
@@ -285,7 +314,7 @@ def edit_stored_message(channel_id: int, message_id: int, payload: JsonDict) -> 
         if key in payload and payload[key] is not None:
             data[key] = payload[key]
     data["edited_timestamp"] = now_iso()
-    backend.get_state().parse_message_update(dict(data))
+    backend.get_state().parse_message_update(copy.deepcopy(data))
     return data
 
 

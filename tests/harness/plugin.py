@@ -11,9 +11,11 @@ from bot import create_bot
 from bot.settings import Settings
 from tests.harness._driver import InteractionDriver
 from tests.harness._faults import Faults
+from tests.harness._tickets import TicketView
 from tests.harness._world import DiscordEnv, ExtraSetup
 
 MakeEnv = Callable[..., Awaitable[DiscordEnv]]
+Deliver = Callable[..., Awaitable[None]]
 
 
 @pytest.fixture
@@ -40,6 +42,20 @@ async def make_discord_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) 
 async def discord_env(make_discord_env: MakeEnv) -> DiscordEnv:
     """The project's bot on this test's database, in a fake Discord with two guilds."""
     return await make_discord_env()
+
+
+@pytest.fixture
+def deliver(discord_env: DiscordEnv) -> Deliver:
+    """`await deliver(document=None, **changes)`: a signed marketplace event posted to the bot's webhook app,
+    then worked (default: `order.agreed` of ord_1 with the sample terms and `changes`)."""
+    return discord_env.deliver
+
+
+@pytest.fixture
+async def ticket(discord_env: DiscordEnv) -> TicketView:
+    """Order ord_1 agreed, its ticket opened by `discord_env.freelancer` and joined by `discord_env.buyer`."""
+    await discord_env.agree_order()
+    return await discord_env.open_ticket_and_join()
 
 
 @pytest.fixture

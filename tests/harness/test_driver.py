@@ -150,8 +150,8 @@ async def test_persistent_view_and_dynamic_item_survive_a_restart(env, seen):
 
 async def test_the_other_guild_is_separate(env):
     assert env.stranger.guild == env.other_guild
-    assert env.guild.get_member(env.stranger.id) is None
-    assert env.other_guild.get_member(env.freelancer.id) is None
+    assert not env.is_member(env.guild, env.stranger)
+    assert not env.is_member(env.other_guild, env.freelancer)
     with pytest.raises(LookupError):
         await env.driver.command("harness whoami", by=env.freelancer, channel=env.other_channel)
     result = await env.driver.command("harness whoami", by=env.stranger, channel=env.other_channel)

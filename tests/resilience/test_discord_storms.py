@@ -16,11 +16,12 @@ from typing import Any
 import discord
 
 from bot.db.models import TicketState
-from tests.cogs.tickets.conftest import Deliver, deliver, env, gig, open_ticket, ticket_channels, tickets
+from tests.cogs.tickets.conftest import env, gig, open_ticket, ticket_channels, tickets
 from tests.harness import _faults as routes
 from tests.harness._world import DiscordEnv
+from tests.harness.plugin import Deliver
 
-__all__ = ["deliver", "env"]  # fixtures
+__all__ = ["env"]  # fixtures
 
 ORDERS = 12
 MAX_TRIES = 30

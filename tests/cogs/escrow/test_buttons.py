@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from tests.cogs.escrow.conftest import Ticket
+from tests.harness._tickets import TicketView
 
 
-async def test_the_summary_carries_the_controls_for_awaiting_funding(ticket: Ticket) -> None:
+async def test_the_summary_carries_the_controls_for_awaiting_funding(ticket: TicketView) -> None:
     assert ticket.buttons() == ["guarantee:fund:ord_1", "guarantee:cancel:ord_1", "guarantee:claim:ord_1"]
     assert ticket.escrow_field() == "awaiting funding"
 
 
-async def test_an_officer_funds_with_a_payment_reference_and_the_ticket_follows(ticket: Ticket) -> None:
+async def test_an_officer_funds_with_a_payment_reference_and_the_ticket_follows(ticket: TicketView) -> None:
     env = ticket.env
     done = await ticket.click_and_write("fund", env.officer, "BANK-REF-77")
     assert done.ephemeral and "now funded" in done.content, done.content

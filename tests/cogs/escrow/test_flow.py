@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.cogs.escrow.conftest import Ticket
 from tests.harness import _faults as routes
+from tests.harness._tickets import TicketView
 from tests.webhooks.events import event
 
 
@@ -14,7 +14,7 @@ def dms_to(env, sent, member) -> list[str]:
     return [p.get("content", "") for cid, p in sent if channel is not None and cid == channel.id]
 
 
-async def test_a_deal_from_funding_to_release(ticket: Ticket, sent) -> None:
+async def test_a_deal_from_funding_to_release(ticket: TicketView, sent) -> None:
     env = ticket.env
     await ticket.click("claim", env.officer)
     assert "claimed by" in ticket.escrow_field()
@@ -35,7 +35,7 @@ async def test_a_deal_from_funding_to_release(ticket: Ticket, sent) -> None:
     assert any("delivered → **released**" in line for line in lines)
 
 
-async def test_release_without_approval_asks_for_an_override_reason(ticket: Ticket) -> None:
+async def test_release_without_approval_asks_for_an_override_reason(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     await ticket.click("deliver", env.freelancer)
@@ -44,7 +44,7 @@ async def test_release_without_approval_asks_for_an_override_reason(ticket: Tick
     assert (await ticket.audit())[-1].note == "buyer confirmed on a call"
 
 
-async def test_a_dispute_and_its_resolution(ticket: Ticket) -> None:
+async def test_a_dispute_and_its_resolution(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     await ticket.click_and_write("dispute", env.buyer, "nothing arrived")
@@ -55,7 +55,7 @@ async def test_a_dispute_and_its_resolution(ticket: Ticket) -> None:
     assert "now refunded" in done.content
 
 
-async def test_closed_dms_fall_back_to_a_mention_in_the_ticket(ticket: Ticket, sent) -> None:
+async def test_closed_dms_fall_back_to_a_mention_in_the_ticket(ticket: TicketView, sent) -> None:
     env = ticket.env
     env.close_dms(env.freelancer)
     await ticket.click_and_write("fund", env.officer, "REF-1")
@@ -67,14 +67,14 @@ async def test_closed_dms_fall_back_to_a_mention_in_the_ticket(ticket: Ticket, s
     ] == [env.freelancer.id]
 
 
-async def test_user_text_in_notes_pings_nobody(ticket: Ticket, sent) -> None:
+async def test_user_text_in_notes_pings_nobody(ticket: TicketView, sent) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "@everyone <@&1> pay now")
     line = next(p for cid, p in sent if cid == ticket.channel.id and "pay now" in p.get("content", ""))
     assert line["allowed_mentions"] == {"parse": []}
 
 
-async def test_a_summary_edit_that_fails_still_records_the_transition(ticket: Ticket) -> None:
+async def test_a_summary_edit_that_fails_still_records_the_transition(ticket: TicketView) -> None:
     env = ticket.env
     env.faults.fail(routes.EDIT_MESSAGE, 403)
     done = await ticket.click_and_write("fund", env.officer, "REF-1")
@@ -83,7 +83,7 @@ async def test_a_summary_edit_that_fails_still_records_the_transition(ticket: Ti
     assert any("**funded**" in line for line in ticket.lines())
 
 
-async def test_two_officers_at_once_give_one_release_and_one_already_done(ticket: Ticket) -> None:
+async def test_two_officers_at_once_give_one_release_and_one_already_done(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     await ticket.click("deliver", env.freelancer)
@@ -97,7 +97,9 @@ async def test_two_officers_at_once_give_one_release_and_one_already_done(ticket
     assert [e.action for e in await ticket.audit()].count("release") == 1
 
 
-async def test_marketplace_events_move_the_ticket_and_flags_ping_the_officers(ticket: Ticket, deliver, sent) -> None:
+async def test_marketplace_events_move_the_ticket_and_flags_ping_the_officers(
+    ticket: TicketView, deliver, sent
+) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     await deliver(event("order.delivered", {"order_id": "ord_1", "delivered_at": "2026-11-26T10:00:00+00:00"}))
@@ -112,7 +114,7 @@ async def test_marketplace_events_move_the_ticket_and_flags_ping_the_officers(ti
     assert (await ticket.escrow()).state == "delivered"
 
 
-async def test_buttons_work_after_a_restart(ticket: Ticket) -> None:
+async def test_buttons_work_after_a_restart(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     await env.restart()

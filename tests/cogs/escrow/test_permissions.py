@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.services.escrow.rules import Action, Role, State, pick_role, rule_for
-from tests.cogs.escrow.conftest import Ticket, make_ticket
+from tests.harness._tickets import TicketView
 
 SETUP: dict[str, list[tuple[str, Action, str | None]]] = {
     "awaiting_funding": [],
@@ -25,7 +25,7 @@ SETUP: dict[str, list[tuple[str, Action, str | None]]] = {
 HELD = {"officer": {Role.OFFICER}, "buyer": {Role.BUYER}, "freelancer": {Role.FREELANCER}, "outsider": set()}
 
 
-async def reach(ticket: Ticket, start: str) -> None:
+async def reach(ticket: TicketView, start: str) -> None:
     env = ticket.env
     for who, action, note in SETUP[start]:
         role = pick_role(action, State(ticket_state := (await ticket.escrow()).state), HELD[who])
@@ -36,8 +36,9 @@ async def reach(ticket: Ticket, start: str) -> None:
 
 
 @pytest.mark.parametrize("start", list(SETUP))
-async def test_every_person_on_every_button(env, deliver, start: str) -> None:
-    ticket = await make_ticket(env, deliver)
+async def test_every_person_on_every_button(env, start: str) -> None:
+    await env.agree_order()
+    ticket = await env.open_ticket_and_join()
     await reach(ticket, start)
     state = State((await ticket.escrow()).state)
     approved = (await ticket.escrow()).approved_at is not None
@@ -67,8 +68,9 @@ async def test_every_person_on_every_button(env, deliver, start: str) -> None:
         ), result.content
 
 
-async def test_an_officer_who_is_the_freelancer_cannot_move_money(env, deliver) -> None:
-    ticket = await make_ticket(env, deliver, freelancer=env.officer_party)
+async def test_an_officer_who_is_the_freelancer_cannot_move_money(env) -> None:
+    await env.agree_order()
+    ticket = await env.open_ticket_and_join(freelancer=env.officer_party)
     await env.bot.runtime.escrow.act("ord_1", Action.FUND, actor_id=env.officer.id, actor_role=Role.OFFICER, note="R")
     for action in ("refund", "claim"):
         result = await ticket.click(action, env.officer_party)
@@ -80,7 +82,7 @@ async def test_an_officer_who_is_the_freelancer_cannot_move_money(env, deliver) 
     assert (await ticket.escrow()).state == "delivered"
 
 
-async def test_a_stale_button_on_a_finished_order_answers_that_it_is_final(ticket: Ticket) -> None:
+async def test_a_stale_button_on_a_finished_order_answers_that_it_is_final(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF")
     stale: dict[str, Any] = copy.deepcopy(ticket.summary)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.cogs.escrow.conftest import Ticket
-from tests.cogs.tickets.conftest import open_ticket, ticket_channels, tickets
+from tests.cogs.tickets.conftest import open_ticket, tickets
+from tests.harness._tickets import TicketView
 from tests.harness._world import DiscordEnv
 
 
-async def unjoined_ticket(env: DiscordEnv, deliver: Any) -> Ticket:
+async def unjoined_ticket(env: DiscordEnv, deliver: Any) -> TicketView:
     await deliver()
     await open_ticket(env)
-    (channel,) = ticket_channels(env)
-    return Ticket(env, channel)
+    return await env.ticket("ord_1")
 
 
 async def join(env: DiscordEnv, by: Any) -> Any:

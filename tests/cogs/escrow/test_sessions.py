@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from bot.services.effects import EffectWorker
 from bot.services.escrow.results import Change
-from tests.cogs.escrow.conftest import Ticket
+from tests.harness._tickets import TicketView as Ticket
 
 
 @contextmanager

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tests.cogs.escrow.conftest import Ticket
+from tests.harness._tickets import TicketView
 
 
-async def test_an_override_release_form_does_not_resolve_a_dispute_opened_meanwhile(ticket: Ticket) -> None:
+async def test_an_override_release_form_does_not_resolve_a_dispute_opened_meanwhile(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     await ticket.click("deliver", env.freelancer)
@@ -24,7 +24,7 @@ async def test_an_override_release_form_does_not_resolve_a_dispute_opened_meanwh
     assert "now released" in resolved.content, resolved.content
 
 
-async def test_a_refund_reason_form_does_not_resolve_a_dispute_opened_meanwhile(ticket: Ticket) -> None:
+async def test_a_refund_reason_form_does_not_resolve_a_dispute_opened_meanwhile(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     shown = await ticket.click("refund", env.officer)
@@ -38,7 +38,7 @@ async def test_a_refund_reason_form_does_not_resolve_a_dispute_opened_meanwhile(
     assert "refund" not in [e.action for e in await ticket.audit()]
 
 
-async def test_a_form_submitted_on_an_unchanged_escrow_still_acts(ticket: Ticket) -> None:
+async def test_a_form_submitted_on_an_unchanged_escrow_still_acts(ticket: TicketView) -> None:
     env = ticket.env
     await ticket.click_and_write("fund", env.officer, "REF-1")
     shown = await ticket.click("refund", env.officer)

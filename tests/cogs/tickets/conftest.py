@@ -1,65 +1,36 @@
-"""The project's bot in the fake Discord, with agreed orders arriving by signed webhook."""
+"""The project's bot in the fake Discord (`env`, the harness's `discord_env`), with agreed orders
+arriving by signed webhook through the harness's `deliver` fixture."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from bot.db.models import DiscordEffect, Ticket, TicketRequest
+from bot.db.models import Ticket, TicketRequest
 from tests.harness._world import DiscordEnv
-from tests.harness.plugin import MakeEnv
-from tests.webhooks.events import agreed, dumps, signed_headers
-from webhooks import create_app
+from tests.webhooks.events import terms
 
 GOOD_EMAIL = "seller@example.com"
-Deliver = Callable[..., Awaitable[None]]
 
 
 def gig(order_id: str = "ord_1") -> str:
-    return f"https://opentaskai.com/gigs/{order_id}-logo"
+    return str(terms(order_id)["gig_url"])
 
 
 @pytest.fixture
-async def env(make_discord_env: MakeEnv) -> DiscordEnv:
-    env = await make_discord_env()
-    # Events and the effects they leave are worked by `deliver` in the test's own task, so each step is
-    # deterministic (`work_effects` does the same for effects left by anything else).
-    await env.bot.runtime.processor.close()  # type: ignore[attr-defined]
-    await env.bot.runtime.effects.close()  # type: ignore[attr-defined]
-    return env
+def env(discord_env: DiscordEnv) -> DiscordEnv:
+    """The harness's `discord_env`: agreed orders come through its `deliver` (a plugin fixture too)."""
+    return discord_env
 
 
 async def expire_holds(env: DiscordEnv) -> None:
-    """Time passes: every retry is due and every worker's hold on an effect has run out."""
-    async with env.bot.runtime.sessions.begin() as session:  # type: ignore[attr-defined]
-        await session.execute(update(DiscordEffect).values(next_attempt_at=None, claimed_until=None))
+    await env.expire_holds()
 
 
 async def work_effects(env: DiscordEnv) -> None:
-    """What the effect worker would do now: every due effect in the outbox, until none is left."""
-    while await env.bot.runtime.effects.work():  # type: ignore[attr-defined]
-        await env.driver.settle()
-
-
-@pytest.fixture
-async def deliver(env: DiscordEnv, aiohttp_client: Any) -> Deliver:
-    """POST a signed marketplace event to the real webhook app, then let the bot work it."""
-    runtime = env.bot.runtime  # type: ignore[attr-defined]
-    client = await aiohttp_client(create_app(intake=runtime.intake, verifier=runtime.verifier, health=runtime))
-
-    async def post(document: dict[str, Any] | None = None, **changes: Any) -> None:
-        body = dumps(document or agreed(**changes))
-        response = await client.post("/webhooks/marketplace", data=body, headers=signed_headers(body))
-        assert response.status == 202, await response.text()
-        while await runtime.processor.process_due():
-            pass
-        await work_effects(env)
-        await env.driver.settle()
-
-    return post
+    await env.work_effects()
 
 
 async def tickets(env: DiscordEnv) -> list[Ticket]:

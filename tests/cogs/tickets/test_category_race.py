@@ -7,9 +7,10 @@ import asyncio
 import discord
 
 from bot.db.models import GuildConfig, TicketState
-from tests.cogs.tickets.conftest import Deliver, gig, open_ticket, ticket_channels, tickets
+from tests.cogs.tickets.conftest import gig, open_ticket, ticket_channels, tickets
 from tests.harness import _faults as routes
 from tests.harness._world import DiscordEnv
+from tests.harness.plugin import Deliver
 
 OPENS = 55
 FILLERS = 48

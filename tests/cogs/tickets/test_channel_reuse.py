@@ -25,7 +25,7 @@ async def look_alike(env: DiscordEnv, overwrites: dict[Any, discord.PermissionOv
 
 
 def who_sees(env: DiscordEnv, channel: discord.TextChannel) -> set[str]:
-    return {m.name for m in env.guild.members if channel.permissions_for(m).view_channel}
+    return {m.name for m in env.members(env.guild) if channel.permissions_for(m).view_channel}
 
 
 PRIVATE = {"freelancer", "officer", "officer_party"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.cogs.tickets.conftest import open_ticket, ticket_channels, tickets
+from tests.harness import _faults as routes
 
 
 async def join(env, *, by=None, order_id="ord_1", email="buyer@example.com", channel=None):
@@ -81,3 +82,19 @@ async def test_join_after_the_channel_was_deleted_marks_the_ticket_for_reopening
     assert result.ephemeral and "was deleted" in result.content
     (ticket,) = await tickets(env)
     assert (ticket.state, ticket.buyer_id) == ("orphaned", None)
+
+
+async def test_a_buyer_the_member_lookup_does_not_find_leaves_the_ticket_open(env, deliver):
+    # With the default intents the bot has no member cache: it looks the buyer up by REST. A buyer
+    # who left the server meanwhile is Unknown Member (10007), which says nothing about the channel.
+    await deliver()
+    await open_ticket(env)
+    (channel,) = ticket_channels(env)
+    env.faults.fail(routes.GET_MEMBER, 404, code=10007, message="Unknown Member")
+    result = await join(env)
+    assert result.ephemeral and "not a member of this server" in result.content
+    (ticket,) = await tickets(env)
+    assert (ticket.state, ticket.channel_id, ticket.buyer_id) == ("open", channel.id, None)
+    assert not channel.permissions_for(env.buyer).view_channel
+    again = await join(env)
+    assert "joined the ticket of order ord_1" in again.content

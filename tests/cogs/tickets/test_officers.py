@@ -26,7 +26,7 @@ async def test_setup_by_a_non_admin_is_refused_and_stores_nothing(env):
 async def test_setup_by_an_admin_routes_new_tickets(env, deliver, sent):
     category = await env.guild.create_category("Escrow desk")
     role = await env.guild.create_role(name="Desk officers")
-    await env.guild.get_member(env.officer.id).add_roles(role)
+    await env.officer.add_roles(role)
     result = await env.driver.command(
         "guarantee setup", by=env.admin, channel=env.channel, officer_role=role, category=category,
         log_channel=env.channel,
@@ -40,7 +40,7 @@ async def test_setup_by_an_admin_routes_new_tickets(env, deliver, sent):
     assert channel.category == category
     (payload,) = [p for cid, p in sent if cid == channel.id]
     assert payload["allowed_mentions"]["roles"] == [role.id]
-    assert channel.permissions_for(env.guild.get_member(env.officer.id)).view_channel
+    assert channel.permissions_for(env.officer).view_channel
 
 
 async def test_setup_refuses_everyone_as_the_officer_role(env):
@@ -55,7 +55,7 @@ async def test_officer_check_answers_from_the_live_role(env):
     no = await env.driver.command("guarantee officer", by=env.outsider, channel=env.channel, user=env.buyer)
     assert yes.ephemeral and "**is** a Guarantor Officer" in yes.content
     assert no.ephemeral and "is **NOT** a Guarantor Officer" in no.content
-    await env.guild.get_member(env.officer.id).remove_roles(env.officer_role)
+    await env.officer.remove_roles(env.officer_role)
     later = await env.driver.command("guarantee officer", by=env.outsider, channel=env.channel, user=env.officer)
     assert "is **NOT** a Guarantor Officer" in later.content
 

@@ -29,10 +29,10 @@ async def test_only_the_parties_officers_and_bot_can_see_the_channel(env, delive
     await deliver()
     await open_ticket(env)
     (channel,) = ticket_channels(env)
-    visible = {m.name for m in env.guild.members if channel.permissions_for(m).view_channel}
+    visible = {m.name for m in env.members(env.guild) if channel.permissions_for(m).view_channel}
     assert visible == {"freelancer", "officer", "officer_party", env.guild.me.name}
     assert not channel.permissions_for(env.guild.default_role).view_channel  # type: ignore[arg-type]
-    assert env.stranger not in channel.guild.members
+    assert env.stranger not in env.members(channel.guild)
 
 
 async def test_first_message_pings_exactly_the_officer_role_and_masks_emails(env, deliver, sent):
