@@ -82,7 +82,18 @@ class TicketRequest(SQLModel, table=True):
     """A `/guarantee open` made before the order's agreement event arrived."""
 
     __tablename__ = "ticket_requests"
-    __table_args__ = (Index("ix_ticket_requests_gig", "gig_key", "state"),)
+    __table_args__ = (
+        Index("ix_ticket_requests_gig", "gig_key", "state"),
+        # One waiting request per person and gig: two opens at once refresh one request, not make two.
+        Index(
+            "ux_ticket_requests_pending",
+            "user_id",
+            "gig_key",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
     guild_id: int = Field(sa_column=Column(Snowflake, nullable=False))

@@ -10,6 +10,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from bot.db.models import AuditEntry, CallbackDelivery, Escrow, Ticket
 from bot.db.types import utcnow
@@ -41,6 +42,17 @@ async def compare_and_set(*, session: AsyncSession, order_id: str, version: int,
     )
     result: Any = await session.execute(statement)
     return bool(result.rowcount == 1)
+
+
+async def bump_version(*, session: AsyncSession, order_id: str) -> None:
+    """Something every pending form and decision depends on changed (who the parties are): they must look again."""
+    statement = (
+        update(Escrow)
+        .where(col(Escrow.order_id) == order_id)
+        .values(version=col(Escrow.version) + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(statement)
 
 
 async def set_flag(*, session: AsyncSession, order_id: str, flag: str) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, bindparam, column, func, or_, select, table, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -195,15 +196,6 @@ async def pending_for_gig(*, session: AsyncSession, gig_key: str, now: datetime)
     return (await session.scalars(query)).all()
 
 
-async def pending_of_user(*, session: AsyncSession, user_id: int, gig_key: str) -> TicketRequest | None:
-    query = select(TicketRequest).where(
-        TicketRequest.user_id == user_id,  # type: ignore[arg-type]
-        TicketRequest.gig_key == gig_key,  # type: ignore[arg-type]
-        TicketRequest.state == RequestState.PENDING,  # type: ignore[arg-type]
-    )
-    return (await session.scalars(query)).first()
-
-
 async def expire_requests(*, session: AsyncSession, now: datetime) -> int:
     result = await session.execute(
         update(TicketRequest)
@@ -273,3 +265,28 @@ async def lock_gig(*, session: AsyncSession, gig_key: str) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": gig_key})
+
+
+async def keep_pending_request(
+    *, session: AsyncSession, guild_id: int, channel_id: int | None, user_id: int, email: str, gig_key: str,
+    now: datetime, expires_at: datetime,
+) -> tuple[int, datetime]:  # fmt: skip
+    """Insert the person's waiting request for this gig, or refresh the one they have (one per person and gig,
+    `ux_ticket_requests_pending`, also when two arrive at once); returns its id and expiry."""
+    values = {
+        "guild_id": guild_id, "channel_id": channel_id, "user_id": user_id, "email": email, "gig_key": gig_key,
+        "state": RequestState.PENDING.value, "created_at": now, "expires_at": expires_at,
+    }  # fmt: skip
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(TicketRequest)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=["user_id", "gig_key"],
+            index_where=text("state = 'pending'"),
+            set_={"guild_id": guild_id, "channel_id": channel_id, "email": email, "expires_at": expires_at},
+        )
+        .returning(col(TicketRequest.id), col(TicketRequest.expires_at))
+    )
+    row = (await session.execute(statement)).one()
+    return int(row[0]), row[1]

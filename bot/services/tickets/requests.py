@@ -13,11 +13,11 @@ the requester is told, once, by a `ticket.tell` effect.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Order, RequestState, Ticket, TicketRequest, TicketState
+from bot.db.models import Order, RequestState, Ticket, TicketState
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services import outbox
@@ -30,20 +30,15 @@ log = logging.getLogger(__name__)
 
 async def keep_pending(
     session: AsyncSession, *, guild_id: int, channel_id: int | None, user_id: int, email: str, gig_key: str, hours: int
-) -> TicketRequest:
-    """Store (or refresh) the user's request for this gig; it waits `hours` for the order."""
+) -> datetime:
+    """Store (or refresh) the user's one request for this gig; it waits `hours` for the order. Returns its expiry."""
     now = utcnow()
-    request = await repo.pending_of_user(session=session, user_id=user_id, gig_key=gig_key)
-    if request is None:
-        request = TicketRequest(
-            guild_id=guild_id, channel_id=channel_id, user_id=user_id, email=email, gig_key=gig_key, expires_at=now
-        )
-        session.add(request)
-    request.guild_id, request.channel_id, request.email = guild_id, channel_id, email
-    request.expires_at = now + timedelta(hours=hours)
-    await session.flush()
-    log.info("ticket request %s kept until the order for its gig arrives", request.id)
-    return request
+    request_id, expires_at = await repo.keep_pending_request(
+        session=session, guild_id=guild_id, channel_id=channel_id, user_id=user_id, email=email, gig_key=gig_key,
+        now=now, expires_at=now + timedelta(hours=hours),
+    )  # fmt: skip
+    log.info("ticket request %s kept until the order for its gig arrives", request_id)
+    return expires_at
 
 
 def new_ticket(*, order_id: str, guild_id: int, freelancer_id: int, origin_channel_id: int | None) -> Ticket:
@@ -60,6 +55,7 @@ def new_ticket(*, order_id: str, guild_id: int, freelancer_id: int, origin_chann
 async def resolve_for_order(session: AsyncSession, order: Order) -> list[Effect]:
     """Turn the waiting requests for this order's gig into a ticket row, or reject them; returns the effects
     written: the channel to make (if a ticket row was made) and, after it, a word to each requester."""
+    await repo.lock_gig(session=session, gig_key=order.gig_key)  # a request being saved for this gig goes first
     requests = await repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
     if not requests:
         return []

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.clock import database_now
 from bot.db.models import DiscordEffect, Order, Ticket, TicketState
 from bot.db.repos import effects as effect_repo
+from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
@@ -151,11 +152,10 @@ class TicketService:
         behind by an agreement that committed meanwhile (None then: open the ticket now)."""
         async with self._writing():
             await repo.lock_gig(session=session, gig_key=link.key)
-            request = await requests.keep_pending(
+            expires_at = await requests.keep_pending(
                 session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
                 email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
             )  # fmt: skip
-            expires_at = request.expires_at
             if await repo.orders_for_gig(session=session, gig_key=link.key):
                 await session.rollback()
                 return None
@@ -308,7 +308,10 @@ class TicketService:
                     session=session, ticket_id=int(ticket.id or 0), user_id=user_id, expected=None
                 ):
                     raise ConflictError("Another account already joined this ticket as the buyer. Ask an officer.")
-                # Checked after the claim, in its transaction, so an officer action committed meanwhile is seen too.
+                # Who the parties are is part of every escrow decision: an officer action deciding at this very
+                # moment loses its compare-and-set and looks again (and then sees the buyer) ...
+                await escrow_repo.bump_version(session=session, order_id=order.id)
+                # ... and one committed first is seen here, after the write, in this transaction.
                 if await audit.acted_as(session=session, order_id=order.id, actor=str(user_id), role=Role.OFFICER):
                     raise PermissionDeniedError(
                         f"You already acted as an officer on order {order.id}, so you cannot also join it as its "
