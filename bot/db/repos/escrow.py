@@ -65,8 +65,11 @@ async def set_flag(*, session: AsyncSession, order_id: str, flag: str) -> None:
     await session.execute(statement)
 
 
-async def ticket(*, session: AsyncSession, order_id: str) -> Ticket | None:
-    return (await session.scalars(select(Ticket).where(Ticket.order_id == order_id))).first()  # type: ignore[arg-type]
+async def ticket(*, session: AsyncSession, order_id: str, fresh: bool = False) -> Ticket | None:
+    query = select(Ticket).where(col(Ticket.order_id) == order_id)
+    if fresh:  # what the database holds now, not what this session read before
+        query = query.execution_options(populate_existing=True)
+    return (await session.scalars(query)).first()
 
 
 async def set_ticket_claim(*, session: AsyncSession, order_id: str, officer_id: int) -> None:

@@ -190,8 +190,9 @@ class EscrowService:
         note = _clean_note(note)
         order_id = escrow.order_id
         for attempt in range(CAS_ATTEMPTS):
-            if attempt:  # lost the compare-and-set: look again at what the winner left
+            if attempt:  # lost the compare-and-set: look again at what the winner left (a buyer who joined, too)
                 escrow = await self._load(session, order_id)
+                ticket = await escrow_repo.ticket(session=session, order_id=order_id, fresh=True)
                 if expected_version is not None:
                     expected_version = -1  # the version the caller saw is gone: report what happened
             rule = self._rule(escrow, State(escrow.state), action, expected_version)

@@ -168,7 +168,10 @@ class TicketService:
         """The order this request is for, with its ticket and escrow state; None: not known yet."""
         candidates = await repo.orders_for_gig(session=session, gig_key=link.key)
         if not candidates:
-            if await repo.unticketed_orders_of_seller(session=session, email=normalise_email(email)):
+            # Another gig of this seller waits for its ticket: the link is wrong. (One for this very gig was
+            # agreed since the read above: not a mismatch; the request then finds it.)
+            others = await repo.unticketed_orders_of_seller(session=session, email=normalise_email(email))
+            if any(order.gig_key != link.key for order in others):
                 raise GigMismatchError()
             return None
         mine = [row for row in candidates if same_email(email, row[0].seller_email)]
