@@ -290,6 +290,62 @@ def audit_verify() -> None:
 
 
 @cli.group()
+def events() -> None:
+    """Marketplace events as they were stored, and a way out for those that failed."""
+
+
+@events.command("list")
+@click.option("--failed", "failed_only", is_flag=True, help="Only events that used up their retries.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def events_list(failed_only: bool, limit: int, as_json: bool) -> None:
+    """The newest stored events first."""
+    from bot.services.events.failures import FailedEvents
+
+    settings = settings_or_exit()
+    rows = run_with_runtime(
+        settings, lambda runtime: FailedEvents(runtime.sessions).listing(failed_only=failed_only, limit=limit)
+    )
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        f"{'Failed events' if failed_only else 'Events'} ({len(rows)})",
+        ["webhook id", "type", "order", "status", "attempts", "received", "last error"],
+        [
+            [
+                r["webhook_id"],
+                r["type"],
+                r["order_id"],
+                r["status"],
+                r["attempts"],
+                r["received_at"][:19],
+                r["last_error"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@events.command("retry")
+@click.argument("webhook_id", required=False)
+@click.option("--all-failed", is_flag=True, help="Every failed event.")
+def events_retry(webhook_id: str | None, all_failed: bool) -> None:
+    """Give a failed event (by webhook id), or every failed one, a fresh retry budget."""
+    from bot.services.errors import GuaranteeError
+    from bot.services.events.failures import FailedEvents
+
+    if (webhook_id is None) == (not all_failed):
+        fail("give one WEBHOOK_ID or --all-failed", code=2)
+    settings = settings_or_exit()
+    try:
+        retried = run_with_runtime(settings, lambda runtime: FailedEvents(runtime.sessions).retry(webhook_id))
+    except GuaranteeError as exc:
+        fail(str(exc))
+    click.echo(f"{len(retried)} event(s) put back in line: {', '.join(retried) or 'none were failed'}")
+
+
+@cli.group()
 def tickets() -> None:
     """Guarantee tickets opened on Discord."""
 

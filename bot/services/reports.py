@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, OrderTerms, WebhookEvent
+from bot.db.repos import effects as effect_repo
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import events as event_repo
 from bot.db.repos import orders as order_repo
@@ -98,6 +99,7 @@ class OrderReports:
             if (ticket := await _ticket(session, order_id)) is not None:
                 report["ticket"] = ticket
             report["callbacks"] = await _callbacks(session, order_id)
+            report["discord_effects"] = await _effects(session, order_id)
             return report
 
 
@@ -143,4 +145,20 @@ async def _callbacks(session: AsyncSession, order_id: str) -> list[dict[str, Any
             "delivered_at": iso(row.delivered_at),
         }
         for row in rows
+    ]
+
+
+async def _effects(session: AsyncSession, order_id: str) -> list[dict[str, Any]]:
+    """The order's Discord effects, oldest first: what was done, what waits and why."""
+    return [
+        {
+            "kind": row.kind,
+            "status": row.status,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "next_attempt_at": iso(row.next_attempt_at) if row.status == "pending" else None,
+            "created_at": iso(row.created_at),
+            "done_at": iso(row.done_at),
+        }
+        for row in await effect_repo.for_order(session=session, order_id=order_id)
     ]

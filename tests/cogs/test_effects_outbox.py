@@ -42,6 +42,8 @@ async def test_a_503_on_the_summary_of_a_waiting_request_is_retried_until_it_ope
     opening = [e for e in await effects(env) if e.kind == "ticket.open"]
     assert [e.status for e in opening] == [EffectStatus.PENDING] and "503" in (opening[0].last_error or "")
     assert await dm_texts(env, env.freelancer) == []  # not told anything false
+    shown = (await env.bot.runtime.reports.show("ord_1"))["discord_effects"]  # what `guarantor orders show` lists
+    assert shown[0]["kind"] == "ticket.open" and shown[0]["status"] == "pending" and "503" in shown[0]["last_error"]
 
     env.faults.clear()
     await env.expire_holds()  # its retry is due

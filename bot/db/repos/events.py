@@ -79,3 +79,24 @@ async def release(*, session: AsyncSession, event_ids: Sequence[int]) -> int:
 async def for_order(*, session: AsyncSession, order_id: str) -> Sequence[WebhookEvent]:
     query = select(WebhookEvent).where(WebhookEvent.order_id == order_id).order_by(WebhookEvent.id)  # type: ignore[arg-type]
     return (await session.scalars(query)).all()
+
+
+async def listing(*, session: AsyncSession, status: EventStatus | None, limit: int) -> Sequence[WebhookEvent]:
+    """The newest stored events (optionally in one status) first."""
+    query = select(WebhookEvent).order_by(col(WebhookEvent.id).desc()).limit(limit)
+    if status is not None:
+        query = query.where(col(WebhookEvent.status) == status)
+    return (await session.scalars(query)).all()
+
+
+async def retry_failed(*, session: AsyncSession, webhook_ids: Sequence[str] | None) -> list[str]:
+    """Failed events (these, or all of them) become due again with a fresh retry budget; returns their ids."""
+    statement = (
+        update(WebhookEvent)
+        .where(col(WebhookEvent.status) == EventStatus.FAILED)
+        .values(status=EventStatus.PENDING.value, attempts=0, next_attempt_at=None)
+        .returning(col(WebhookEvent.webhook_id))
+    )
+    if webhook_ids is not None:
+        statement = statement.where(col(WebhookEvent.webhook_id).in_(webhook_ids))
+    return [str(row[0]) for row in (await session.execute(statement)).all()]
