@@ -19,7 +19,7 @@ from bot.db.migrate import upgrade
 from bot.services.effects import EffectWorker
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.service import EscrowService
-from bot.services.events.intake import EventIntake
+from bot.services.events.intake import STUCK_SECONDS, EventIntake
 from bot.services.events.order_book import OrderBook
 from bot.services.events.processor import EventProcessor
 from bot.services.guilds import GuildSettings
@@ -123,6 +123,9 @@ class Runtime:
         """The database answers, and the event writer is alive to store what arrives."""
         if self._started and not self.intake.running:
             log.warning("health check: the event writer is not running")
+            return False
+        if self.intake.stuck():
+            log.warning("health check: the event writer has been stuck on one batch for over %.0f s", STUCK_SECONDS)
             return False
         try:
             async with asyncio.timeout(2):

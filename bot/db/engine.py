@@ -13,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL: nobody waits on a stalled peer for long. A receiver whose transaction hangs holds its rows'
+# locks; others give up on them after `lock_timeout` (their batch answers 503 and is sent again) instead
+# of queueing every later event behind it. Migrations lift both for their own transaction.
+POSTGRES_SETTINGS = {"lock_timeout": "2000", "statement_timeout": "15000"}
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,6 +42,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
+    kwargs.setdefault("connect_args", {"server_settings": dict(POSTGRES_SETTINGS)})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)

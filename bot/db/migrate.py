@@ -40,6 +40,10 @@ def _current(connection: Connection) -> tuple[str, ...]:
 
 def _upgrade(connection: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if connection.dialect.name == "postgresql":
+        # Waiting for another process's migration, and building indexes, may take longer than the
+        # short timeouts every other transaction runs with.
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
+        connection.execute(text("SET LOCAL statement_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     before = _current(connection)
     if before == head_revisions():

@@ -21,6 +21,7 @@ from bot.db.event_store import EventStore, IncomingEvent, create_event_store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+STUCK_SECONDS = 5.0  # a batch writing longer than this makes /healthz degraded
 # How long after a batch of several events ingest still counts as busy: it bridges the gaps
 # between back-to-back batches of a burst. Events that arrive one at a time (a batch of one)
 # are a trickle, not a burst: they leave the processor free to keep up.
@@ -54,10 +55,15 @@ class EventIntake:
         self._last_batch_at = float("-inf")
         self._last_batch_size = 0
         self._writing = False
+        self._write_started = 0.0
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def stuck(self) -> bool:
+        """A batch has been writing for more than `STUCK_SECONDS`: the database is not taking events."""
+        return self._writing and time.monotonic() - self._write_started > STUCK_SECONDS
 
     def busy(self) -> bool:
         """True during a burst: events queued or being written, or a batch of several ended a moment ago."""
@@ -105,7 +111,7 @@ class EventIntake:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            self._writing = True
+            self._writing, self._write_started = True, time.monotonic()
             try:
                 await self._write(batch)
             finally:
