@@ -163,3 +163,16 @@ async def test_a_full_category_refuses_a_51st_channel(discord_env):
         await env.guild.create_text_channel("t50", category=category)
     assert caught.value.status == 400 and caught.value.code == 50035
     assert len(category.channels) == 50
+
+
+async def test_what_the_fake_discord_returns_is_a_copy_of_what_it_keeps(env) -> None:
+    """Changing a message the bot fetched (as an edit that then fails would) leaves Discord's copy alone."""
+    channel = env.channel
+    sent = await channel.send(embed=discord.Embed(title="summary").add_field(name="Escrow", value="funded"))
+    fetched = await channel.fetch_message(sent.id)
+    fetched.embeds[0].set_field_at(0, name="Escrow", value="released")
+    fetched.embeds[0].add_field(name="extra", value="x")
+    (stored,) = [m for m in env.messages(channel) if int(m["id"]) == sent.id]
+    assert stored["embeds"][0]["fields"] == [{"name": "Escrow", "value": "funded", "inline": True}]
+    again = await channel.fetch_message(sent.id)
+    assert [f.value for f in again.embeds[0].fields] == ["funded"]
