@@ -75,3 +75,4 @@ class CallbackDelivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))  # a sender's lease

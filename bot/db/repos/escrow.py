@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -94,20 +94,44 @@ async def event_recorded(*, session: AsyncSession, order_id: str, source_event_i
 
 
 async def due_callbacks(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[CallbackDelivery]:
-    """Pending callbacks that are due and have no earlier undelivered callback for the same order."""
+    """Pending callbacks that are due, not held by a sender, and first in line for their order (no earlier
+    undelivered callback of the same order). PostgreSQL skips rows another sender is reading for its claim."""
     earlier = aliased(CallbackDelivery)
     blocked = exists().where(
-        earlier.order_id == CallbackDelivery.order_id,  # type: ignore[arg-type]
-        earlier.status == "pending",  # type: ignore[arg-type]
-        earlier.id < CallbackDelivery.id,  # type: ignore[arg-type,operator]
+        col(earlier.order_id) == col(CallbackDelivery.order_id),
+        col(earlier.status) == "pending",
+        col(earlier.id) < col(CallbackDelivery.id),
     )
     query = (
         select(CallbackDelivery)
-        .where(CallbackDelivery.status == "pending", CallbackDelivery.next_attempt_at <= now, ~blocked)  # type: ignore[arg-type]
-        .order_by(CallbackDelivery.id)  # type: ignore[arg-type]
+        .where(
+            col(CallbackDelivery.status) == "pending",
+            col(CallbackDelivery.next_attempt_at) <= now,
+            or_(col(CallbackDelivery.claimed_until).is_(None), col(CallbackDelivery.claimed_until) < now),
+            ~blocked,
+        )
+        .order_by(col(CallbackDelivery.id))
         .limit(limit)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=CallbackDelivery)
     return (await session.scalars(query)).all()
+
+
+async def claim_callback(*, session: AsyncSession, callback_id: int, now: datetime, lease: timedelta) -> bool:
+    """Hold a pending callback until `now + lease`; False when another sender holds it or it was delivered."""
+    statement = (
+        update(CallbackDelivery)
+        .where(
+            col(CallbackDelivery.id) == callback_id,
+            col(CallbackDelivery.status) == "pending",
+            or_(col(CallbackDelivery.claimed_until).is_(None), col(CallbackDelivery.claimed_until) < now),
+        )
+        .values(claimed_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(statement)
+    return bool(result.rowcount == 1)
 
 
 async def callbacks_for_order(*, session: AsyncSession, order_id: str) -> Sequence[CallbackDelivery]:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.clock import database_now
 from bot.db.models import CallbackDelivery
 from bot.db.repos import escrow as escrow_repo
 from bot.db.types import utcnow
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "escrow.state_changed"
 POLL_SECONDS = 5.0
 BATCH = 64
+LEASE = timedelta(minutes=2)  # longer than one post takes (10 s timeout): a sender that died lets go after it
 PENDING, DELIVERED = "pending", "delivered"
 
 
@@ -78,17 +80,21 @@ class CallbackWorker(PollingWorker):
         self._task: asyncio.Task[None] | None = None
 
     async def deliver_due(self, limit: int = BATCH) -> int:
-        """Try every due callback once; returns how many were delivered."""
-        async with self._sessions() as session:
-            due = await escrow_repo.due_callbacks(session=session, now=utcnow(), limit=limit)
-        delivered, stalled = 0, set()
-        for callback in due:
-            if callback.order_id in stalled:
-                continue  # an earlier one for this order just failed: keep the order
-            if await self._attempt(callback):
-                delivered += 1
-            else:
-                stalled.add(callback.order_id)
+        """Try every due callback once (each order's first in line, held by this sender while it posts it, so
+        no other process sends it or the next one of its order); returns how many were delivered."""
+        async with self._sessions.begin() as session:
+            now = await database_now(session)
+            due = await escrow_repo.due_callbacks(session=session, now=now, limit=limit)
+            mine = [
+                callback
+                for callback in due
+                if await escrow_repo.claim_callback(
+                    session=session, callback_id=int(callback.id or 0), now=now, lease=LEASE
+                )
+            ]
+        delivered = 0
+        for callback in mine:
+            delivered += await self._attempt(callback)
         return delivered
 
     async def _attempt(self, callback: CallbackDelivery) -> bool:
@@ -120,11 +126,13 @@ class CallbackWorker(PollingWorker):
                 return
             row.attempts += 1
             row.last_status = status
+            row.claimed_until = None
             if ok:
                 row.status, row.delivered_at, row.last_error = DELIVERED, at, None
             else:
                 row.last_error = error or f"HTTP {status}"
-                row.next_attempt_at = utcnow() + self._retry_after(row.attempts)
+                # The database's clock: a process whose clock jumped must not delay (or hurry) the order's callbacks.
+                row.next_attempt_at = await database_now(session) + self._retry_after(row.attempts)
 
     async def work(self) -> int:
         return await self.deliver_due()

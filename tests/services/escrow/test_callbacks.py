@@ -172,3 +172,49 @@ async def test_the_running_worker_delivers_when_woken(sessions: Sessions, receiv
         await w.close()
         await poster.close()
     assert rx.ids == ["esc_ord_1_1", "esc_ord_1_2"]
+
+
+async def test_two_senders_deliver_every_callback_once_and_in_order(sessions: Sessions, receiver) -> None:
+    """Two processes send from one outbox: each callback is held by one sender, and an order's next callback
+    waits until the one before it was delivered (before, both sent everything, late copies out of order)."""
+    world = make_world(sessions, callbacks_enabled=True)
+    for order_id in ("ord_a", "ord_b"):
+        await world.order(order_id)
+        await world.escrow.act(order_id, Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="P")
+        await world.escrow.act(order_id, Action.DELIVER, actor_id=FREELANCER, actor_role=Role.FREELANCER)
+    rx, url = await receiver(failures=0)
+    posters = [AiohttpPoster(), AiohttpPoster()]
+    senders = [worker(sessions, url, poster) for poster in posters]
+    try:
+        for _ in range(4):
+            await asyncio.gather(*(sender.deliver_due() for sender in senders))
+    finally:
+        for poster in posters:
+            await poster.close()
+    assert sorted(rx.ids) == ["esc_ord_a_1", "esc_ord_a_2", "esc_ord_b_1", "esc_ord_b_2"]  # each once
+    for order_id in ("ord_a", "ord_b"):
+        sent = [i for i in rx.ids if i.startswith(f"esc_{order_id}_")]
+        assert sent == [f"esc_{order_id}_1", f"esc_{order_id}_2"]  # in order
+
+
+async def test_retry_times_come_from_the_database_clock(sessions: Sessions, receiver, monkeypatch) -> None:
+    """A process whose clock jumped a day ahead while a callback failed must not delay it by a day."""
+    from datetime import UTC, datetime
+
+    from bot.db.types import utcnow
+    from bot.services.escrow import callbacks as callbacks_module
+
+    world = make_world(sessions, callbacks_enabled=True)
+    await world.order("ord_a")
+    await world.escrow.act("ord_a", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="P")
+    _rx, url = await receiver(failures=1)
+    jumped = datetime.now(UTC) + timedelta(days=1)
+    monkeypatch.setattr(callbacks_module, "utcnow", lambda: jumped)
+    poster = AiohttpPoster()
+    try:
+        assert await worker(sessions, url, poster, retry=timedelta(seconds=30)).deliver_due() == 0
+    finally:
+        await poster.close()
+    (row,) = await world.outbox()
+    assert row.attempts == 1 and row.claimed_until is None
+    assert row.next_attempt_at < utcnow() + timedelta(minutes=1)  # 30 s after now, not after the jumped clock
