@@ -9,28 +9,31 @@ from sqlalchemy import ColumnElement, and_, bindparam, column, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.db.core import rowcount, table_of
 from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
 from bot.db.models.orders import SELLER_EMAIL_KEY
 from bot.db.types import UTCDateTime, utcnow
 
+_ORDER = col(Order.id) == col(Ticket.order_id)  # a ticket's order, as a join condition
+
 
 async def for_order(*, session: AsyncSession, order_id: str) -> Ticket | None:
-    return (await session.scalars(select(Ticket).where(Ticket.order_id == order_id))).first()  # type: ignore[arg-type]
+    return (await session.scalars(select(Ticket).where(col(Ticket.order_id) == order_id))).first()
 
 
 async def for_channel(*, session: AsyncSession, channel_id: int) -> Ticket | None:
-    return (await session.scalars(select(Ticket).where(Ticket.channel_id == channel_id))).first()  # type: ignore[arg-type]
+    return (await session.scalars(select(Ticket).where(col(Ticket.channel_id) == channel_id))).first()
 
 
 async def in_state(*, session: AsyncSession, state: TicketState) -> Sequence[Ticket]:
-    query = select(Ticket).where(Ticket.state == state).order_by(Ticket.created_at)  # type: ignore[arg-type]
+    query = select(Ticket).where(col(Ticket.state) == state).order_by(col(Ticket.created_at))
     return (await session.scalars(query)).all()
 
 
 async def listing(*, session: AsyncSession, state: TicketState | None = None) -> Sequence[tuple[Ticket, Order]]:
-    query = select(Ticket, Order).join(Order, Order.id == Ticket.order_id).order_by(Ticket.created_at)  # type: ignore[arg-type]
+    query = select(Ticket, Order).join(Order, _ORDER).order_by(col(Ticket.created_at))
     if state is not None:
-        query = query.where(Ticket.state == state)  # type: ignore[arg-type]
+        query = query.where(col(Ticket.state) == state)
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 
@@ -38,9 +41,9 @@ async def for_user(*, session: AsyncSession, user_id: int, limit: int) -> Sequen
     """The user's tickets as freelancer or buyer, newest first."""
     query = (
         select(Ticket, Order)
-        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
-        .where(or_(Ticket.freelancer_id == user_id, Ticket.buyer_id == user_id))  # type: ignore[arg-type]
-        .order_by(Ticket.created_at.desc())  # type: ignore[attr-defined]
+        .join(Order, _ORDER)
+        .where(or_(col(Ticket.freelancer_id) == user_id, col(Ticket.buyer_id) == user_id))
+        .order_by(col(Ticket.created_at).desc())
         .limit(limit)
     )
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
@@ -50,7 +53,7 @@ _ESCROWS = table("escrows", column("order_id"), column("state"))
 
 
 def _in_queue(guild_id: int, states: Sequence[TicketState]) -> ColumnElement[bool]:
-    return and_(Ticket.guild_id == guild_id, Ticket.state.in_([s.value for s in states]))  # type: ignore[arg-type,attr-defined]
+    return and_(col(Ticket.guild_id) == guild_id, col(Ticket.state).in_([s.value for s in states]))
 
 
 async def queue_size(
@@ -89,12 +92,7 @@ async def queue(
     if escrow_state is not None:
         ids = ids.join(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id).where(_ESCROWS.c.state == escrow_state)
     page = ids.order_by(*order).limit(limit).offset(offset).subquery()
-    query = (
-        select(Ticket, Order)
-        .join(page, page.c.id == Ticket.id)
-        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
-        .order_by(*order)
-    )
+    query = select(Ticket, Order).join(page, page.c.id == col(Ticket.id)).join(Order, _ORDER).order_by(*order)
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 
@@ -105,13 +103,13 @@ async def set_state(
     """Compare-and-set on the ticket's state; False when someone else moved it first."""
     result = await session.execute(
         update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.state == expected)  # type: ignore[arg-type]
+        .where(col(Ticket.id) == ticket_id, col(Ticket.state) == expected)
         .values(state=new.value, updated_at=utcnow(), **values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
-_TICKETS = Ticket.__table__  # type: ignore[attr-defined]
+_TICKETS = table_of(Ticket)
 # `opening` → `open` with the channel, built once (the last write of every `/guarantee open`); a
 # Core statement on the table, so the session has no ORM objects to synchronise.
 _MARK_OPEN = (
@@ -133,15 +131,15 @@ async def mark_open(
     """Compare-and-set `opening` → `open` with the ticket's channel; False when someone else moved it first."""
     params = {"ticket": ticket_id, "channel": channel_id, "summary": summary_message_id, "at": at}
     result = await session.execute(_MARK_OPEN, params)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | None, expected: int | None) -> bool:
-    buyer = Ticket.buyer_id.is_(None) if expected is None else Ticket.buyer_id == expected  # type: ignore[union-attr]
+    buyer = col(Ticket.buyer_id).is_(None) if expected is None else col(Ticket.buyer_id) == expected
     result = await session.execute(
-        update(Ticket).where(Ticket.id == ticket_id, buyer).values(buyer_id=user_id, updated_at=utcnow())  # type: ignore[arg-type]
+        update(Ticket).where(col(Ticket.id) == ticket_id, buyer).values(buyer_id=user_id, updated_at=utcnow())
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[str, datetime]]:
@@ -160,9 +158,9 @@ async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order,
     """The ticket, its order and its escrow state (None without an escrow row), in one query."""
     query = (
         select(Ticket, Order, _ESCROWS.c.state)
-        .join(Order, Order.id == Ticket.order_id)  # type: ignore[arg-type]
+        .join(Order, _ORDER)
         .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id)
-        .where(Ticket.id == ticket_id)  # type: ignore[arg-type]
+        .where(col(Ticket.id) == ticket_id)
     )
     row = (await session.execute(query)).first()
     return None if row is None else (row[0], row[1], row[2])
@@ -186,20 +184,20 @@ async def pending_for_gig(*, session: AsyncSession, gig_key: str, now: datetime)
     query = (
         select(TicketRequest)
         .where(
-            TicketRequest.gig_key == gig_key,  # type: ignore[arg-type]
-            TicketRequest.state == RequestState.PENDING,  # type: ignore[arg-type]
-            TicketRequest.expires_at > now,  # type: ignore[arg-type]
+            col(TicketRequest.gig_key) == gig_key,
+            col(TicketRequest.state) == RequestState.PENDING,
+            col(TicketRequest.expires_at) > now,
         )
-        .order_by(TicketRequest.created_at, TicketRequest.id)  # type: ignore[arg-type]
+        .order_by(col(TicketRequest.created_at), col(TicketRequest.id))
     )
     return (await session.scalars(query)).all()
 
 
 async def pending_of_user(*, session: AsyncSession, user_id: int, gig_key: str) -> TicketRequest | None:
     query = select(TicketRequest).where(
-        TicketRequest.user_id == user_id,  # type: ignore[arg-type]
-        TicketRequest.gig_key == gig_key,  # type: ignore[arg-type]
-        TicketRequest.state == RequestState.PENDING,  # type: ignore[arg-type]
+        col(TicketRequest.user_id) == user_id,
+        col(TicketRequest.gig_key) == gig_key,
+        col(TicketRequest.state) == RequestState.PENDING,
     )
     return (await session.scalars(query)).first()
 
@@ -207,21 +205,21 @@ async def pending_of_user(*, session: AsyncSession, user_id: int, gig_key: str) 
 async def expire_requests(*, session: AsyncSession, now: datetime) -> int:
     result = await session.execute(
         update(TicketRequest)
-        .where(TicketRequest.state == RequestState.PENDING, TicketRequest.expires_at <= now)  # type: ignore[arg-type]
+        .where(col(TicketRequest.state) == RequestState.PENDING, col(TicketRequest.expires_at) <= now)
         .values(state=RequestState.EXPIRED.value, resolved_at=now)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def unnotified(*, session: AsyncSession, order_id: str | None = None) -> Sequence[TicketRequest]:
     """Resolved requests whose requester has not been told yet (optionally for one order)."""
     query = select(TicketRequest).where(
-        TicketRequest.state.in_([RequestState.FULFILLED.value, RequestState.REJECTED.value]),  # type: ignore[attr-defined]
-        TicketRequest.notified_at.is_(None),  # type: ignore[union-attr]
+        col(TicketRequest.state).in_([RequestState.FULFILLED.value, RequestState.REJECTED.value]),
+        col(TicketRequest.notified_at).is_(None),
     )
     if order_id is not None:
-        query = query.where(TicketRequest.order_id == order_id)  # type: ignore[arg-type]
-    return (await session.scalars(query.order_by(TicketRequest.id))).all()  # type: ignore[arg-type]
+        query = query.where(col(TicketRequest.order_id) == order_id)
+    return (await session.scalars(query.order_by(col(TicketRequest.id)))).all()
 
 
 # ---- guild settings ----------------------------------------------------------------------------
@@ -238,10 +236,10 @@ async def guild_config(*, session: AsyncSession, guild_id: int) -> GuildConfig |
 # about as much as running it.
 _ORDERS_FOR_GIG = (
     select(Order, Ticket, _ESCROWS.c.state)
-    .outerjoin(Ticket, Ticket.order_id == Order.id)  # type: ignore[arg-type]
+    .outerjoin(Ticket, _ORDER)
     .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Order.id)
-    .where(Order.gig_key == bindparam("gig_key"))  # type: ignore[arg-type]
-    .order_by(Order.agreed_at)  # type: ignore[arg-type]
+    .where(col(Order.gig_key) == bindparam("gig_key"))
+    .order_by(col(Order.agreed_at))
 )
 
 
@@ -255,11 +253,11 @@ async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> S
     """Live orders agreed with this seller email (trimmed, any case) that have no ticket yet."""
     query = (
         select(Order)
-        .outerjoin(Ticket, Ticket.order_id == Order.id)  # type: ignore[arg-type]
+        .outerjoin(Ticket, _ORDER)
         .where(
             SELLER_EMAIL_KEY == email,  # noqa: SIM300  (the indexed expression, not a constant)
-            Order.cancelled_at.is_(None),  # type: ignore[union-attr]
-            Ticket.id.is_(None),  # type: ignore[union-attr]
+            col(Order.cancelled_at).is_(None),
+            col(Ticket.id).is_(None),
         )
     )
     return (await session.scalars(query)).all()
