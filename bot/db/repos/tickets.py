@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, column, func, or_, select, table, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db.core import rowcount, table_of
-from bot.db.models import GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
+from bot.db.models import AuditEntry, Escrow, GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
 from bot.db.models.orders import SELLER_EMAIL_KEY
-from bot.db.types import UTCDateTime, utcnow
+from bot.db.types import utcnow
 
 _ORDER = col(Order.id) == col(Ticket.order_id)  # a ticket's order, as a join condition
+_ESCROW = col(Escrow.order_id) == col(Ticket.order_id)  # a ticket's escrow, as a join condition
 
 
 async def for_order(*, session: AsyncSession, order_id: str) -> Ticket | None:
@@ -49,9 +50,6 @@ async def for_user(*, session: AsyncSession, user_id: int, limit: int) -> Sequen
     return [(row[0], row[1]) for row in (await session.execute(query)).all()]
 
 
-_ESCROWS = table("escrows", column("order_id"), column("state"))
-
-
 def _in_queue(guild_id: int, states: Sequence[TicketState]) -> ColumnElement[bool]:
     return and_(col(Ticket.guild_id) == guild_id, col(Ticket.state).in_([s.value for s in states]))
 
@@ -62,7 +60,7 @@ async def queue_size(
     """How many of a guild's tickets are in these states (and, if given, whose escrow is in `escrow_state`)."""
     query = select(func.count()).select_from(Ticket).where(_in_queue(guild_id, states))
     if escrow_state is not None:
-        query = query.join(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id).where(_ESCROWS.c.state == escrow_state)
+        query = query.join(Escrow, _ESCROW).where(col(Escrow.state) == escrow_state)
     return int(await session.scalar(query) or 0)
 
 
@@ -90,7 +88,7 @@ async def queue(
         col(Ticket.state).in_(bindparam("queue_states", values, expanding=True, literal_execute=True)),
     )
     if escrow_state is not None:
-        ids = ids.join(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id).where(_ESCROWS.c.state == escrow_state)
+        ids = ids.join(Escrow, _ESCROW).where(col(Escrow.state) == escrow_state)
     page = ids.order_by(*order).limit(limit).offset(offset).subquery()
     query = select(Ticket, Order).join(page, page.c.id == col(Ticket.id)).join(Order, _ORDER).order_by(*order)
     rows = (await session.execute(query)).all()
@@ -144,22 +142,18 @@ async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | N
 
 async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[str, datetime]]:
     """The order's escrow steps (from the escrow feature's audit log), oldest first."""
-    query = text(
-        "SELECT action, from_state, to_state, created_at FROM audit_entries WHERE order_id = :id ORDER BY seq"
-    ).columns(created_at=UTCDateTime)
-    rows = (await session.execute(query, {"id": order_id})).all()
+    entry = (col(AuditEntry.action), col(AuditEntry.from_state), col(AuditEntry.to_state), col(AuditEntry.created_at))
+    query = select(*entry).where(col(AuditEntry.order_id) == order_id).order_by(col(AuditEntry.seq))
+    rows = (await session.execute(query)).all()
     return [(f"escrow {row[0]}: {row[1]} → {row[2]}", row[3]) for row in rows]
-
-
-# The escrow feature's table, as far as a ticket reads it (its state, shown on the ticket's card).
 
 
 async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order, str | None] | None:
     """The ticket, its order and its escrow state (None without an escrow row), in one query."""
     query = (
-        select(Ticket, Order, _ESCROWS.c.state)
+        select(Ticket, Order, col(Escrow.state))
         .join(Order, _ORDER)
-        .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Ticket.order_id)
+        .outerjoin(Escrow, _ESCROW)
         .where(col(Ticket.id) == ticket_id)
     )
     row = (await session.execute(query)).first()
@@ -170,10 +164,8 @@ async def escrow_states(*, session: AsyncSession, order_ids: Sequence[str]) -> d
     """The escrow state per order, read from the escrow feature's table."""
     if not order_ids:
         return {}
-    query = text("SELECT order_id, state FROM escrows WHERE order_id IN :ids").bindparams(
-        bindparam("ids", expanding=True)
-    )
-    rows = (await session.execute(query, {"ids": list(order_ids)})).all()
+    query = select(col(Escrow.order_id), col(Escrow.state)).where(col(Escrow.order_id).in_(order_ids))
+    rows = (await session.execute(query)).all()
     return {str(row[0]): str(row[1]) for row in rows}
 
 
@@ -235,9 +227,9 @@ async def guild_config(*, session: AsyncSession, guild_id: int) -> GuildConfig |
 # Built once, not per call: `/guarantee open` runs it every time, and building a statement costs
 # about as much as running it.
 _ORDERS_FOR_GIG = (
-    select(Order, Ticket, _ESCROWS.c.state)
+    select(Order, Ticket, col(Escrow.state))
     .outerjoin(Ticket, _ORDER)
-    .outerjoin(_ESCROWS, _ESCROWS.c.order_id == Order.id)
+    .outerjoin(Escrow, col(Escrow.order_id) == col(Order.id))
     .where(col(Order.gig_key) == bindparam("gig_key"))
     .order_by(col(Order.agreed_at))
 )
