@@ -1,14 +1,17 @@
-"""Queries on orders and their terms."""
+"""Queries on orders and their terms, and the order lookups of `/guarantee open`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.db.models import Order, OrderTerms
+from bot.db.models import Escrow, Order, OrderTerms, Ticket
+from bot.db.models.orders import SELLER_EMAIL_KEY
+
+_TICKET = col(Ticket.order_id) == col(Order.id)  # an order's ticket, as a join condition
 
 
 async def get(*, session: AsyncSession, order_id: str, lock: bool = False) -> Order | None:
@@ -35,3 +38,34 @@ async def listing(*, session: AsyncSession, limit: int, offset: int = 0) -> Sequ
 
 async def count(*, session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
+
+
+# Built once, not per call: `/guarantee open` runs it every time, and building a statement costs
+# about as much as running it.
+_ORDERS_FOR_GIG = (
+    select(Order, Ticket, col(Escrow.state))
+    .outerjoin(Ticket, _TICKET)
+    .outerjoin(Escrow, col(Escrow.order_id) == col(Order.id))
+    .where(col(Order.gig_key) == bindparam("gig_key"))
+    .order_by(col(Order.agreed_at))
+)
+
+
+async def for_gig(*, session: AsyncSession, gig_key: str) -> list[tuple[Order, Ticket | None, str | None]]:
+    """The gig's orders, oldest agreement first, each with its ticket and escrow state (or None), in one query."""
+    rows = (await session.execute(_ORDERS_FOR_GIG, {"gig_key": gig_key})).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def unticketed_of_seller(*, session: AsyncSession, email: str) -> Sequence[Order]:
+    """Live orders agreed with this seller email (trimmed, any case) that have no ticket yet."""
+    query = (
+        select(Order)
+        .outerjoin(Ticket, _TICKET)
+        .where(
+            SELLER_EMAIL_KEY == email,  # noqa: SIM300  (the indexed expression, not a constant)
+            col(Order.cancelled_at).is_(None),
+            col(Ticket.id).is_(None),
+        )
+    )
+    return (await session.scalars(query)).all()

@@ -1,4 +1,4 @@
-"""Queries on tickets, pending ticket requests and guild settings."""
+"""Queries on tickets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db.core import rowcount, table_of
-from bot.db.models import AuditEntry, Escrow, GuildConfig, Order, RequestState, Ticket, TicketRequest, TicketState
-from bot.db.models.orders import SELLER_EMAIL_KEY
+from bot.db.models import AuditEntry, Escrow, Order, Ticket, TicketState
 from bot.db.types import utcnow
 
 _ORDER = col(Order.id) == col(Ticket.order_id)  # a ticket's order, as a join condition
@@ -167,89 +166,3 @@ async def escrow_states(*, session: AsyncSession, order_ids: Sequence[str]) -> d
     query = select(col(Escrow.order_id), col(Escrow.state)).where(col(Escrow.order_id).in_(order_ids))
     rows = (await session.execute(query)).all()
     return {str(row[0]): str(row[1]) for row in rows}
-
-
-# ---- pending requests --------------------------------------------------------------------------
-
-
-async def pending_for_gig(*, session: AsyncSession, gig_key: str, now: datetime) -> Sequence[TicketRequest]:
-    query = (
-        select(TicketRequest)
-        .where(
-            col(TicketRequest.gig_key) == gig_key,
-            col(TicketRequest.state) == RequestState.PENDING,
-            col(TicketRequest.expires_at) > now,
-        )
-        .order_by(col(TicketRequest.created_at), col(TicketRequest.id))
-    )
-    return (await session.scalars(query)).all()
-
-
-async def pending_of_user(*, session: AsyncSession, user_id: int, gig_key: str) -> TicketRequest | None:
-    query = select(TicketRequest).where(
-        col(TicketRequest.user_id) == user_id,
-        col(TicketRequest.gig_key) == gig_key,
-        col(TicketRequest.state) == RequestState.PENDING,
-    )
-    return (await session.scalars(query)).first()
-
-
-async def expire_requests(*, session: AsyncSession, now: datetime) -> int:
-    result = await session.execute(
-        update(TicketRequest)
-        .where(col(TicketRequest.state) == RequestState.PENDING, col(TicketRequest.expires_at) <= now)
-        .values(state=RequestState.EXPIRED.value, resolved_at=now)
-    )
-    return rowcount(result)
-
-
-async def unnotified(*, session: AsyncSession, order_id: str | None = None) -> Sequence[TicketRequest]:
-    """Resolved requests whose requester has not been told yet (optionally for one order)."""
-    query = select(TicketRequest).where(
-        col(TicketRequest.state).in_([RequestState.FULFILLED.value, RequestState.REJECTED.value]),
-        col(TicketRequest.notified_at).is_(None),
-    )
-    if order_id is not None:
-        query = query.where(col(TicketRequest.order_id) == order_id)
-    return (await session.scalars(query.order_by(col(TicketRequest.id)))).all()
-
-
-# ---- guild settings ----------------------------------------------------------------------------
-
-
-async def guild_config(*, session: AsyncSession, guild_id: int) -> GuildConfig | None:
-    return await session.get(GuildConfig, guild_id)
-
-
-# ---- orders, as a ticket request finds them ----------------------------------------------------
-
-
-# Built once, not per call: `/guarantee open` runs it every time, and building a statement costs
-# about as much as running it.
-_ORDERS_FOR_GIG = (
-    select(Order, Ticket, col(Escrow.state))
-    .outerjoin(Ticket, _ORDER)
-    .outerjoin(Escrow, col(Escrow.order_id) == col(Order.id))
-    .where(col(Order.gig_key) == bindparam("gig_key"))
-    .order_by(col(Order.agreed_at))
-)
-
-
-async def orders_for_gig(*, session: AsyncSession, gig_key: str) -> list[tuple[Order, Ticket | None, str | None]]:
-    """The gig's orders, oldest agreement first, each with its ticket and escrow state (or None), in one query."""
-    rows = (await session.execute(_ORDERS_FOR_GIG, {"gig_key": gig_key})).all()
-    return [(row[0], row[1], row[2]) for row in rows]
-
-
-async def unticketed_orders_of_seller(*, session: AsyncSession, email: str) -> Sequence[Order]:
-    """Live orders agreed with this seller email (trimmed, any case) that have no ticket yet."""
-    query = (
-        select(Order)
-        .outerjoin(Ticket, _ORDER)
-        .where(
-            SELLER_EMAIL_KEY == email,  # noqa: SIM300  (the indexed expression, not a constant)
-            col(Order.cancelled_at).is_(None),
-            col(Ticket.id).is_(None),
-        )
-    )
-    return (await session.scalars(query)).all()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, RequestState, Ticket, TicketRequest, TicketState
+from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services.tickets.verification import EmailMismatchError, same_email
@@ -34,7 +35,7 @@ async def keep_pending(
 ) -> TicketRequest:
     """Store (or refresh) the user's request for this gig; it waits `hours` for the order."""
     now = utcnow()
-    request = await repo.pending_of_user(session=session, user_id=user_id, gig_key=gig_key)
+    request = await request_repo.pending_of_user(session=session, user_id=user_id, gig_key=gig_key)
     if request is None:
         request = TicketRequest(
             guild_id=guild_id, channel_id=channel_id, user_id=user_id, email=email, gig_key=gig_key, expires_at=now
@@ -60,7 +61,7 @@ def new_ticket(*, order_id: str, guild_id: int, freelancer_id: int, origin_chann
 
 async def resolve_for_order(session: AsyncSession, order: Order) -> bool:
     """Turn the waiting requests for this order's gig into a ticket row, or reject them; True if there were any."""
-    requests = await repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
+    requests = await request_repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
     if not requests:
         return False
     ticket = await repo.for_order(session=session, order_id=order.id)
@@ -103,7 +104,7 @@ async def notify_requesters(
 ) -> None:
     """Tell every requester of this order the outcome, once (DM, or a mention where they asked)."""
     async with sessions() as session:
-        requests = await repo.unnotified(session=session, order_id=order_id)
+        requests = await request_repo.unnotified(session=session, order_id=order_id)
         ticket = await repo.for_order(session=session, order_id=order_id)
     for request in requests:
         notice = _notice(request, ticket, failure)

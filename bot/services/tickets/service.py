@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, Ticket, TicketState
 from bot.db.repos import orders as order_repo
+from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
@@ -150,9 +151,9 @@ class TicketService:
         self, session: AsyncSession, link: GigLink, email: str
     ) -> tuple[Order, Ticket | None, str | None] | None:
         """The order this request is for, with its ticket and escrow state; None: not known yet."""
-        candidates = await repo.orders_for_gig(session=session, gig_key=link.key)
+        candidates = await order_repo.for_gig(session=session, gig_key=link.key)
         if not candidates:
-            if await repo.unticketed_orders_of_seller(session=session, email=normalise_email(email)):
+            if await order_repo.unticketed_of_seller(session=session, email=normalise_email(email)):
                 raise GigMismatchError()
             return None
         mine = [row for row in candidates if same_email(email, row[0].seller_email)]
@@ -321,9 +322,11 @@ class TicketService:
     async def resume(self) -> int:
         """At start-up: finish tickets left in `opening`, tell requesters what happened; returns tickets finished."""
         async with self._sessions.begin() as session:
-            await repo.expire_requests(session=session, now=utcnow())
+            await request_repo.expire(session=session, now=utcnow())
             opening = await repo.in_state(session=session, state=TicketState.OPENING)
-            waiting = {request.order_id for request in await repo.unnotified(session=session) if request.order_id}
+            waiting = {
+                request.order_id for request in await request_repo.unnotified(session=session) if request.order_id
+            }
         for order_id in sorted({ticket.order_id for ticket in opening} | waiting):
             await self.finish_order(order_id)
         return len(opening)
