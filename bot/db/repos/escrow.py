@@ -1,19 +1,17 @@
-"""Queries on escrows, their audit trail and the callback outbox."""
+"""Queries on escrows: one row per order, its state moved by compare-and-set on `version`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from bot.db.core import rowcount
-from bot.db.models import AuditEntry, CallbackDelivery, Escrow, Ticket
+from bot.db.models import Escrow
 from bot.db.types import utcnow
 
 
@@ -53,50 +51,10 @@ async def set_flag(*, session: AsyncSession, order_id: str, flag: str) -> None:
     await session.execute(statement)
 
 
-async def ticket(*, session: AsyncSession, order_id: str) -> Ticket | None:
-    return (await session.scalars(select(Ticket).where(col(Ticket.order_id) == order_id))).first()
-
-
-async def set_ticket_claim(*, session: AsyncSession, order_id: str, officer_id: int) -> None:
-    statement = (
-        update(Ticket)
-        .where(col(Ticket.order_id) == order_id)
-        .values(claimed_by=officer_id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(statement)
-
-
-async def event_recorded(*, session: AsyncSession, order_id: str, source_event_id: str) -> bool:
-    """Has this marketplace event already left an audit entry on this order?"""
-    query = select(
-        exists().where(
-            col(AuditEntry.order_id) == order_id,
-            col(AuditEntry.source_event_id) == source_event_id,
-        )
-    )
-    return bool(await session.scalar(query))
-
-
-async def due_callbacks(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[CallbackDelivery]:
-    """Pending callbacks that are due and have no earlier undelivered callback for the same order."""
-    earlier = aliased(CallbackDelivery)
-    blocked = exists().where(
-        col(earlier.order_id) == col(CallbackDelivery.order_id),
-        col(earlier.status) == "pending",
-        col(earlier.id) < col(CallbackDelivery.id),
-    )
-    query = (
-        select(CallbackDelivery)
-        .where(col(CallbackDelivery.status) == "pending", col(CallbackDelivery.next_attempt_at) <= now, ~blocked)
-        .order_by(col(CallbackDelivery.id))
-        .limit(limit)
-    )
-    return (await session.scalars(query)).all()
-
-
-async def callbacks_for_order(*, session: AsyncSession, order_id: str) -> Sequence[CallbackDelivery]:
-    query = (
-        select(CallbackDelivery).where(col(CallbackDelivery.order_id) == order_id).order_by(col(CallbackDelivery.id))
-    )
-    return (await session.scalars(query)).all()
+async def states(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
+    """The escrow state per order; an order without an escrow row is left out."""
+    if not order_ids:
+        return {}
+    query = select(col(Escrow.order_id), col(Escrow.state)).where(col(Escrow.order_id).in_(order_ids))
+    rows = (await session.execute(query)).all()
+    return {str(row[0]): str(row[1]) for row in rows}

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db.core import rowcount, table_of
-from bot.db.models import AuditEntry, Escrow, Order, Ticket, TicketState
+from bot.db.models import Escrow, Order, Ticket, TicketState
 from bot.db.types import utcnow
 
 _ORDER = col(Order.id) == col(Ticket.order_id)  # a ticket's order, as a join condition
@@ -139,12 +139,15 @@ async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | N
     return bool(rowcount(result))
 
 
-async def escrow_history(*, session: AsyncSession, order_id: str) -> list[tuple[str, datetime]]:
-    """The order's escrow steps (from the escrow feature's audit log), oldest first."""
-    entry = (col(AuditEntry.action), col(AuditEntry.from_state), col(AuditEntry.to_state), col(AuditEntry.created_at))
-    query = select(*entry).where(col(AuditEntry.order_id) == order_id).order_by(col(AuditEntry.seq))
-    rows = (await session.execute(query)).all()
-    return [(f"escrow {row[0]}: {row[1]} → {row[2]}", row[3]) for row in rows]
+async def set_claim(*, session: AsyncSession, order_id: str, officer_id: int) -> None:
+    """The officer who claimed the order, on its ticket (if it has one)."""
+    statement = (
+        update(Ticket)
+        .where(col(Ticket.order_id) == order_id)
+        .values(claimed_by=officer_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(statement)
 
 
 async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order, str | None] | None:
@@ -157,12 +160,3 @@ async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order,
     )
     row = (await session.execute(query)).first()
     return None if row is None else (row[0], row[1], row[2])
-
-
-async def escrow_states(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str, str]:
-    """The escrow state per order, read from the escrow feature's table."""
-    if not order_ids:
-        return {}
-    query = select(col(Escrow.order_id), col(Escrow.state)).where(col(Escrow.order_id).in_(order_ids))
-    rows = (await session.execute(query)).all()
-    return {str(row[0]): str(row[1]) for row in rows}

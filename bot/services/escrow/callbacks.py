@@ -19,7 +19,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import CallbackDelivery
-from bot.db.repos import escrow as escrow_repo
+from bot.db.repos import callbacks as callback_repo
 from bot.db.types import utcnow
 from bot.services.signing import sign
 from bot.services.worker import PollingWorker
@@ -80,7 +80,7 @@ class CallbackWorker(PollingWorker):
     async def deliver_due(self, limit: int = BATCH) -> int:
         """Try every due callback once; returns how many were delivered."""
         async with self._sessions() as session:
-            due = await escrow_repo.due_callbacks(session=session, now=utcnow(), limit=limit)
+            due = await callback_repo.due(session=session, now=utcnow(), limit=limit)
         delivered, stalled = 0, set()
         for callback in due:
             if callback.order_id in stalled:

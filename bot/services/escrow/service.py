@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import Escrow, GuildConfig, Ticket
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
+from bot.db.repos import tickets as ticket_repo
 from bot.db.types import utcnow
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
 from bot.services.escrow import audit, callbacks
@@ -137,7 +138,7 @@ class EscrowService:
     ) -> Change:
         """Apply `action` inside the caller's transaction; the caller announces the change after its commit."""
         escrow = await self._load(session, order_id)
-        ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+        ticket = await ticket_repo.for_order(session=session, order_id=order_id)
         config = await config_of(session, ticket.guild_id) if ticket is not None else None
         return await self._apply(
             session, escrow, ticket, config, action, actor, role, note, expected_version, source_event_id
@@ -147,7 +148,7 @@ class EscrowService:
         self, session: AsyncSession, order_id: str, actor: Actor
     ) -> tuple[Escrow, Ticket | None, GuildConfig | None]:
         escrow = await self._load(session, order_id)
-        ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+        ticket = await ticket_repo.for_order(session=session, order_id=order_id)
         guild_id = ticket.guild_id if ticket is not None else actor.guild_id
         return escrow, ticket, await config_of(session, guild_id)
 
@@ -202,7 +203,7 @@ class EscrowService:
         claimed_by = ticket.claimed_by if ticket is not None else None
         if rule.action is Action.CLAIM and actor.isdigit():
             claimed_by = int(actor)
-            await escrow_repo.set_ticket_claim(session=session, order_id=order_id, officer_id=claimed_by)
+            await ticket_repo.set_claim(session=session, order_id=order_id, officer_id=claimed_by)
         source = State(escrow.state)
         record = audit.Record(order_id, action, actor, role, source, rule.target, note, source_event_id)
         entry = await audit.append(session=session, record=record)
