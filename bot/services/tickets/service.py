@@ -21,12 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, Ticket, TicketState
+from bot.db.repos import audit as audit_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
-from bot.services.escrow import audit
 from bot.services.escrow.rules import Role
 from bot.services.tickets import requests
 from bot.services.tickets.links import GigLink
@@ -297,7 +297,7 @@ class TicketService:
                 ):
                     raise ConflictError("Another account already joined this ticket as the buyer. Ask an officer.")
                 # Checked after the claim, in its transaction, so an officer action committed meanwhile is seen too.
-                if await audit.acted_as(session=session, order_id=order.id, actor=str(user_id), role=Role.OFFICER):
+                if await audit_repo.acted_as(session=session, order_id=order.id, actor=str(user_id), role=Role.OFFICER):
                     raise PermissionDeniedError(
                         f"You already acted as an officer on order {order.id}, so you cannot also join it as its "
                         "buyer: one person cannot hold both roles. Ask another officer or a server admin."
