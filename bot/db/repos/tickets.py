@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -135,6 +135,14 @@ async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | N
     buyer = col(Ticket.buyer_id).is_(None) if expected is None else col(Ticket.buyer_id) == expected
     result = await session.execute(
         update(Ticket).where(col(Ticket.id) == ticket_id, buyer).values(buyer_id=user_id, updated_at=utcnow())
+    )
+    return bool(rowcount(result))
+
+
+async def delete_opening(*, session: AsyncSession, ticket_id: int) -> bool:
+    """Delete the ticket if it is still `opening` (its channel was never made); False when it moved on."""
+    result = await session.execute(
+        delete(Ticket).where(col(Ticket.id) == ticket_id, col(Ticket.state) == TicketState.OPENING)
     )
     return bool(rowcount(result))
 

@@ -256,9 +256,7 @@ class TicketService:
                     new=TicketState.ORPHANED,
                 )  # fmt: skip
             else:
-                row = await session.get(Ticket, ticket.id)
-                if row is not None and row.state == TicketState.OPENING:
-                    await session.delete(row)
+                await repo.delete_opening(session=session, ticket_id=int(ticket.id or 0))
 
     async def channel_deleted(self, channel_id: int) -> bool:
         """A ticket channel disappeared (deleted by hand): the order may get a new one."""
