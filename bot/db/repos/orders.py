@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -34,10 +34,6 @@ async def terms_for_event(*, session: AsyncSession, order_id: str, event_id: str
 async def listing(*, session: AsyncSession, limit: int, offset: int = 0) -> Sequence[Order]:
     query = select(Order).order_by(col(Order.created_at).desc(), col(Order.id)).limit(limit).offset(offset)
     return (await session.scalars(query)).all()
-
-
-async def count(*, session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
 
 
 # Built once, not per call: `/guarantee open` runs it every time, and building a statement costs
