@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.db.core import table_of
 from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_pragmas
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.types import utcnow
@@ -59,7 +60,7 @@ def _row(event: IncomingEvent) -> dict[str, object]:
 class SqlAlchemyEventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        table = WebhookEvent.__table__  # type: ignore[attr-defined]
+        table = table_of(WebhookEvent)
         # Built once; executed with a list of rows, SQLAlchemy's "insertmanyvalues" sends
         # multi-row INSERTs from one cached compilation.
         self._statement = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import GuildConfig
-from bot.db.repos import tickets as repo
+from bot.db.repos import guilds as guild_repo
 from bot.db.types import utcnow
 
 
@@ -39,7 +39,7 @@ def chosen_officer_role(config: GuildConfig | None) -> int | None:
 
 
 async def config_of(session: AsyncSession, guild_id: int | None) -> GuildConfig | None:
-    return None if guild_id is None else await repo.guild_config(session=session, guild_id=guild_id)
+    return None if guild_id is None else await guild_repo.get(session=session, guild_id=guild_id)
 
 
 async def is_officer(session: AsyncSession, actor: Actor) -> bool:

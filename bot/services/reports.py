@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, OrderTerms, WebhookEvent
+from bot.db.repos import callbacks as callback_repo
 from bot.db.repos import effects as effect_repo
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import events as event_repo
@@ -133,7 +134,7 @@ async def _ticket(session: AsyncSession, order_id: str) -> dict[str, Any] | None
 
 
 async def _callbacks(session: AsyncSession, order_id: str) -> list[dict[str, Any]]:
-    rows = await escrow_repo.callbacks_for_order(session=session, order_id=order_id)
+    rows = await callback_repo.for_order(session=session, order_id=order_id)
     return [
         {
             "webhook_id": row.webhook_id,

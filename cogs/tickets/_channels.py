@@ -242,8 +242,8 @@ class DiscordTicketOpener:
 
     async def _channel(self, channel_id: int) -> discord.abc.GuildChannel | None:
         channel = self._client.get_channel(channel_id)
-        if channel is not None:
-            return channel  # type: ignore[return-value]
+        if channel is not None:  # from the cache: narrowed like a fetched one
+            return channel if isinstance(channel, discord.abc.GuildChannel) else None
         try:
             fetched = await self._client.fetch_channel(channel_id)
         except discord.NotFound:

@@ -7,7 +7,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models import Order, Ticket, TicketState
-from bot.db.repos import tickets as repo
+from bot.db.repos import audit as audit_repo
+from bot.db.repos import escrow as escrow_repo
 from bot.db.types import utcnow
 from bot.services.tickets.queries import TicketQueries
 from tests.db.support import officer_of, order_fields, sent
@@ -38,8 +39,8 @@ async def test_escrow_reads_probe_no_schema(engine: AsyncEngine, sessions: async
     await add_tickets(sessions, 1)
     with sent(engine) as captured:
         async with sessions() as session:
-            assert await repo.escrow_states(session=session, order_ids=["ord_000"]) == {}
-            assert await repo.escrow_history(session=session, order_id="ord_000") == []
+            assert await escrow_repo.states(session=session, order_ids=["ord_000"]) == {}
+            assert await audit_repo.for_order(session=session, order_id="ord_000") == []
     seen = [statement for statement, _ in captured]
     queries = [s for s in seen if s.strip().upper() not in {"BEGIN", "COMMIT", "ROLLBACK"}]
     assert len(queries) == 2, queries

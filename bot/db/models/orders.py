@@ -73,7 +73,7 @@ def _email_key_pg(element: email_key, compiler: SQLCompiler, **kw: object) -> st
 
 
 # `/guarantee open` finds orders by gig link and by seller email (trimmed, any case): the query in
-# `repos/tickets.py` uses exactly this expression, so the index serves it.
+# `repos/orders.py` uses exactly this expression, so the index serves it.
 SELLER_EMAIL_KEY = email_key(Order.seller_email)
 Index("ix_orders_gig_key", Order.gig_key)
 Index("ix_orders_seller_email_key", SELLER_EMAIL_KEY)

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.db.core import rowcount
 from bot.db.models import EventStatus, Order, WebhookEvent
 
 
@@ -39,7 +40,7 @@ async def claim(*, session: AsyncSession, event_id: int) -> WebhookEvent | None:
     pending = (col(WebhookEvent.id) == event_id, col(WebhookEvent.status) == EventStatus.PENDING)
     if session.get_bind().dialect.name == "sqlite":
         claimed = await session.execute(update(WebhookEvent).where(*pending).values(status=EventStatus.PENDING.value))
-        if not claimed.rowcount:  # type: ignore[attr-defined]
+        if not rowcount(claimed):
             return None
         return await get(session=session, event_id=event_id)
     query = select(WebhookEvent).where(*pending).with_for_update(skip_locked=True)
@@ -50,10 +51,10 @@ async def release_waiting(*, session: AsyncSession, order_id: str) -> int:
     """Events that waited for this order's agreement become due again."""
     result = await session.execute(
         update(WebhookEvent)
-        .where(WebhookEvent.order_id == order_id, WebhookEvent.status == EventStatus.WAITING)  # type: ignore[arg-type]
+        .where(col(WebhookEvent.order_id) == order_id, col(WebhookEvent.status) == EventStatus.WAITING)
         .values(status=EventStatus.PENDING.value, next_attempt_at=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def stranded_ids(*, session: AsyncSession, limit: int) -> Sequence[int]:
@@ -73,11 +74,11 @@ async def release(*, session: AsyncSession, event_ids: Sequence[int]) -> int:
         .where(col(WebhookEvent.id).in_(event_ids), col(WebhookEvent.status) == EventStatus.WAITING)
         .values(status=EventStatus.PENDING.value, next_attempt_at=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def for_order(*, session: AsyncSession, order_id: str) -> Sequence[WebhookEvent]:
-    query = select(WebhookEvent).where(WebhookEvent.order_id == order_id).order_by(WebhookEvent.id)  # type: ignore[arg-type]
+    query = select(WebhookEvent).where(col(WebhookEvent.order_id) == order_id).order_by(col(WebhookEvent.id))
     return (await session.scalars(query)).all()
 
 

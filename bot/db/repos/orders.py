@@ -1,36 +1,67 @@
-"""Queries on orders and their terms."""
+"""Queries on orders and their terms, and the order lookups of `/guarantee open`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from bot.db.models import Order, OrderTerms
+from bot.db.models import Escrow, Order, OrderTerms, Ticket
+from bot.db.models.orders import SELLER_EMAIL_KEY
+
+_TICKET = col(Ticket.order_id) == col(Order.id)  # an order's ticket, as a join condition
 
 
 async def get(*, session: AsyncSession, order_id: str, lock: bool = False) -> Order | None:
-    query = select(Order).where(Order.id == order_id)  # type: ignore[arg-type]
+    query = select(Order).where(col(Order.id) == order_id)
     if lock:
         query = query.with_for_update()
     return (await session.scalars(query)).first()
 
 
 async def terms_history(*, session: AsyncSession, order_id: str) -> Sequence[OrderTerms]:
-    query = select(OrderTerms).where(OrderTerms.order_id == order_id).order_by(OrderTerms.id)  # type: ignore[arg-type]
+    query = select(OrderTerms).where(col(OrderTerms.order_id) == order_id).order_by(col(OrderTerms.id))
     return (await session.scalars(query)).all()
 
 
 async def terms_for_event(*, session: AsyncSession, order_id: str, event_id: str) -> OrderTerms | None:
-    query = select(OrderTerms).where(OrderTerms.order_id == order_id, OrderTerms.event_id == event_id)  # type: ignore[arg-type]
+    query = select(OrderTerms).where(col(OrderTerms.order_id) == order_id, col(OrderTerms.event_id) == event_id)
     return (await session.scalars(query)).first()
 
 
 async def listing(*, session: AsyncSession, limit: int, offset: int = 0) -> Sequence[Order]:
-    query = select(Order).order_by(Order.created_at.desc(), Order.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+    query = select(Order).order_by(col(Order.created_at).desc(), col(Order.id)).limit(limit).offset(offset)
     return (await session.scalars(query)).all()
 
 
-async def count(*, session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
+# Built once, not per call: `/guarantee open` runs it every time, and building a statement costs
+# about as much as running it.
+_ORDERS_FOR_GIG = (
+    select(Order, Ticket, col(Escrow.state))
+    .outerjoin(Ticket, _TICKET)
+    .outerjoin(Escrow, col(Escrow.order_id) == col(Order.id))
+    .where(col(Order.gig_key) == bindparam("gig_key"))
+    .order_by(col(Order.agreed_at))
+)
+
+
+async def for_gig(*, session: AsyncSession, gig_key: str) -> list[tuple[Order, Ticket | None, str | None]]:
+    """The gig's orders, oldest agreement first, each with its ticket and escrow state (or None), in one query."""
+    rows = (await session.execute(_ORDERS_FOR_GIG, {"gig_key": gig_key})).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def unticketed_of_seller(*, session: AsyncSession, email: str) -> Sequence[Order]:
+    """Live orders agreed with this seller email (trimmed, any case) that have no ticket yet."""
+    query = (
+        select(Order)
+        .outerjoin(Ticket, _TICKET)
+        .where(
+            SELLER_EMAIL_KEY == email,  # noqa: SIM300  (the indexed expression, not a constant)
+            col(Order.cancelled_at).is_(None),
+            col(Ticket.id).is_(None),
+        )
+    )
+    return (await session.scalars(query)).all()

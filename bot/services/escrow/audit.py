@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import AuditEntry, AuditHead
+from bot.db.models import AuditEntry
+from bot.db.repos import audit as audit_repo
+from bot.db.repos.audit import GENESIS
 from bot.db.types import utcnow
-
-GENESIS = "0" * 64
-PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +59,10 @@ def entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-async def _ensure_head(session: AsyncSession) -> None:
-    """The head row (made by the migration) comes back as an empty chain if a table wipe removed it."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    genesis = dialect.insert(AuditHead).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing(index_elements=["id"])
-    await session.execute(genesis)
-
-
 async def append(*, session: AsyncSession, record: Record, at: datetime | None = None) -> AuditEntry:
     """Chain `record` onto the log inside the caller's transaction."""
-    # Claim the next number by writing the head first: the row lock (PostgreSQL) or the database's
-    # write lock (SQLite) is held from here to the commit, so appends are strictly one after another.
-    await _ensure_head(session)
-    claim = update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1)  # type: ignore[arg-type]
-    await session.execute(claim.execution_options(synchronize_session=False))
-    head = await session.get(AuditHead, 1, populate_existing=True)
-    assert head is not None
+    # The head stays locked from here to the commit, so appends are strictly one after another.
+    head = await audit_repo.claim_head(session=session)
     entry = AuditEntry(
         seq=head.seq,
         order_id=record.order_id,
@@ -100,37 +85,9 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
     return entry
 
 
-async def for_order(*, session: AsyncSession, order_id: str) -> list[AuditEntry]:
-    query = select(AuditEntry).where(AuditEntry.order_id == order_id).order_by(AuditEntry.seq)  # type: ignore[arg-type]
-    return list((await session.scalars(query)).all())
-
-
-async def acted_as(*, session: AsyncSession, order_id: str, actor: str, role: str) -> bool:
-    """Has `actor` ever acted on this order in `role` (e.g. a Discord id as an officer)?"""
-    query = select(
-        exists().where(
-            AuditEntry.order_id == order_id,  # type: ignore[arg-type]
-            AuditEntry.actor == actor,  # type: ignore[arg-type]
-            AuditEntry.role == role,  # type: ignore[arg-type]
-        )
-    )
-    return bool(await session.scalar(query))
-
-
 async def count(*, session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
-
-
-async def _pages(session: AsyncSession) -> AsyncIterator[AuditEntry]:
-    last = 0
-    while True:
-        query = select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(PAGE)  # type: ignore[arg-type]
-        page = (await session.scalars(query)).all()
-        if not page:
-            return
-        for entry in page:
-            yield entry
-        last = page[-1].seq
+    """How many entries `verify` will walk (for a progress bar)."""
+    return await audit_repo.count(session=session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +120,7 @@ async def verify(*, session: AsyncSession, progress: Callable[[int], None] | Non
     """Walk the whole chain in order; the first entry that fails is named."""
     checked = purged = 0
     prev_hash = GENESIS
-    async for entry in _pages(session):
+    async for entry in audit_repo.entries(session=session):
         problem = _check(entry, checked + 1, prev_hash)
         if problem is not None:
             return Verification(False, checked, purged, entry.seq, problem)
@@ -172,7 +129,7 @@ async def verify(*, session: AsyncSession, progress: Callable[[int], None] | Non
         prev_hash = entry.hash
         if progress is not None:
             progress(1)
-    head = await session.get(AuditHead, 1, populate_existing=True)
+    head = await audit_repo.head(session=session)
     head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS)
     if (head_seq, head_hash) != (checked, prev_hash):
         problem = f"the chain head records {head_seq} entries ending in {head_hash[:12]}; the last ones were deleted"

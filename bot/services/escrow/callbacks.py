@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.clock import database_now
 from bot.db.models import CallbackDelivery
-from bot.db.repos import escrow as escrow_repo
+from bot.db.repos import callbacks as callback_repo
 from bot.db.types import utcnow
 from bot.services.signing import sign
 from bot.services.worker import PollingWorker
@@ -84,13 +84,11 @@ class CallbackWorker(PollingWorker):
         no other process sends it or the next one of its order); returns how many were delivered."""
         async with self._sessions.begin() as session:
             now = await database_now(session)
-            due = await escrow_repo.due_callbacks(session=session, now=now, limit=limit)
+            due = await callback_repo.due(session=session, now=now, limit=limit)
             mine = [
                 callback
                 for callback in due
-                if await escrow_repo.claim_callback(
-                    session=session, callback_id=int(callback.id or 0), now=now, lease=LEASE
-                )
+                if await callback_repo.claim(session=session, callback_id=int(callback.id or 0), now=now, lease=LEASE)
             ]
         delivered = 0
         for callback in mine:

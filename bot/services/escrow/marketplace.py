@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.repos import audit as audit_repo
 from bot.db.repos import escrow as escrow_repo
 from bot.services import outbox
 from bot.services.escrow import announcements, audit
@@ -59,7 +60,7 @@ class MarketplaceEscrow:
         if escrow is None:
             return []
         state = State(escrow.state)
-        if await escrow_repo.event_recorded(session=session, order_id=order_id, source_event_id=webhook_id):
+        if await audit_repo.event_recorded(session=session, order_id=order_id, source_event_id=webhook_id):
             return []  # a replay: this event already did what it does
         if terms_locked:
             return [await self._flag(session, order_id, state, _TERMS_FLAG, webhook_id)]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import GuildConfig, Ticket
-from bot.db.repos import escrow as escrow_repo
+from bot.db.repos import tickets as ticket_repo
 from bot.services.errors import ConflictError, GuaranteeError, PermissionDeniedError
 from bot.services.escrow.rules import Action, Note, Role, State
 from bot.services.guilds import chosen_officer_role, config_of
@@ -85,7 +85,7 @@ class NoteNeeded:
 
 async def ticket_view(session: AsyncSession, order_id: str) -> TicketView | None:
     """The order's ticket as a change shows it, read in the change's transaction."""
-    ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+    ticket = await ticket_repo.for_order(session=session, order_id=order_id)
     if ticket is None:
         return None
     return view_of(ticket, await config_of(session, ticket.guild_id), ticket.claimed_by)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import Escrow, GuildConfig, Ticket
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
+from bot.db.repos import tickets as ticket_repo
 from bot.db.types import utcnow
 from bot.services import outbox
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
@@ -143,7 +144,7 @@ class EscrowService:
         """Apply `action` inside the caller's transaction; its effects wait in the outbox for the effect worker
         (`held`: for the caller, who has them done right after the commit)."""
         escrow = await self._load(session, order_id)
-        ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+        ticket = await ticket_repo.for_order(session=session, order_id=order_id)
         config = await config_of(session, ticket.guild_id) if ticket is not None else None
         return await self._apply(
             session, escrow, ticket, config, action, actor, role, note, expected_version, source_event_id, held=held
@@ -153,7 +154,7 @@ class EscrowService:
         self, session: AsyncSession, order_id: str, actor: Actor
     ) -> tuple[Escrow, Ticket | None, GuildConfig | None]:
         escrow = await self._load(session, order_id)
-        ticket = await escrow_repo.ticket(session=session, order_id=order_id)
+        ticket = await ticket_repo.for_order(session=session, order_id=order_id)
         guild_id = ticket.guild_id if ticket is not None else actor.guild_id
         return escrow, ticket, await config_of(session, guild_id)
 
@@ -192,7 +193,7 @@ class EscrowService:
         for attempt in range(CAS_ATTEMPTS):
             if attempt:  # lost the compare-and-set: look again at what the winner left (a buyer who joined, too)
                 escrow = await self._load(session, order_id)
-                ticket = await escrow_repo.ticket(session=session, order_id=order_id, fresh=True)
+                ticket = await ticket_repo.for_order(session=session, order_id=order_id, fresh=True)
                 if expected_version is not None:
                     expected_version = -1  # the version the caller saw is gone: report what happened
             rule = self._rule(escrow, State(escrow.state), action, expected_version)
@@ -211,7 +212,7 @@ class EscrowService:
         claimed_by = ticket.claimed_by if ticket is not None else None
         if rule.action is Action.CLAIM and actor.isdigit():
             claimed_by = int(actor)
-            await escrow_repo.set_ticket_claim(session=session, order_id=order_id, officer_id=claimed_by)
+            await ticket_repo.set_claim(session=session, order_id=order_id, officer_id=claimed_by)
         source = State(escrow.state)
         record = audit.Record(order_id, action, actor, role, source, rule.target, note, source_event_id)
         entry = await audit.append(session=session, record=record)

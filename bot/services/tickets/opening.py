@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.clock import database_now
 from bot.db.models import DiscordEffect, EffectStatus, Order, RequestState, Ticket, TicketRequest, TicketState
 from bot.db.repos import effects as effect_repo
+from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services.errors import GuaranteeError
@@ -128,7 +129,7 @@ class ChannelMaker:
                 row = await session.get(Ticket, ticket.id)
                 if row is not None and row.state == TicketState.OPENING:
                     await session.delete(row)
-            for request in await repo.unnotified(session=session, order_id=ticket.order_id):
+            for request in await request_repo.unnotified(session=session, order_id=ticket.order_id):
                 if request.state == RequestState.FULFILLED:
                     request.outcome = str(failure)
             await effect_repo.finish(

@@ -9,7 +9,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Order, OrderTerms, Ticket, TicketState
+from bot.db.models import AuditEntry, Order, OrderTerms, Ticket, TicketState
+from bot.db.repos import audit as audit_repo
+from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import events as event_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as repo
@@ -59,6 +61,11 @@ class NotOfficerError(PermissionDeniedError):
         )
 
 
+def _escrow_step(entry: AuditEntry) -> tuple[str, datetime]:
+    """An escrow audit entry as a line of the order's history."""
+    return f"escrow {entry.action}: {entry.from_state} → {entry.to_state}", entry.created_at
+
+
 def _not_yours(order_id: str) -> NotFoundError:
     return NotFoundError(
         f"I found no order {order_id!r} that you are part of. Check the order id; only its freelancer, "
@@ -87,10 +94,10 @@ class TicketQueries:
             allowed = officer_here or (ticket is not None and user_id in {ticket.freelancer_id, ticket.buyer_id})
             if order is None or not allowed:
                 raise _not_yours(wanted)
-            escrow = await repo.escrow_states(session=session, order_ids=[order.id])
+            escrow = await escrow_repo.states(session=session, order_ids=[order.id])
             terms = await order_repo.terms_history(session=session, order_id=order.id)
             events = [(e.type, e.received_at) for e in await event_repo.for_order(session=session, order_id=order.id)]
-            events += await repo.escrow_history(session=session, order_id=order.id)
+            events += [_escrow_step(e) for e in await audit_repo.for_order(session=session, order_id=order.id)]
         events.sort(key=lambda item: item[1])
         return OrderStatus(order, ticket, escrow.get(order.id), terms, events)
 
@@ -130,7 +137,7 @@ class TicketQueries:
                 offset=(page - 1) * PAGE_SIZE,
                 escrow_state=escrow_state,
             )
-            escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
+            escrow = await escrow_repo.states(session=session, order_ids=[t.order_id for t, _ in rows])
         items = [TicketSummary(t, o, escrow.get(t.order_id)) for t, o in rows]
         return QueuePage(items, page, pages, total)
 
@@ -152,7 +159,7 @@ class TicketQueries:
         """Every ticket (optionally in one state), oldest first: for the CLI."""
         async with self._sessions() as session:
             rows = await repo.listing(session=session, state=state)
-            escrow = await repo.escrow_states(session=session, order_ids=[t.order_id for t, _ in rows])
+            escrow = await escrow_repo.states(session=session, order_ids=[t.order_id for t, _ in rows])
         return [TicketSummary(t, o, escrow.get(t.order_id)) for t, o in rows]
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Order, RequestState, Ticket, TicketState
+from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services import outbox
@@ -33,7 +34,7 @@ async def keep_pending(
 ) -> datetime:
     """Store (or refresh) the user's one request for this gig; it waits `hours` for the order. Returns its expiry."""
     now = utcnow()
-    request_id, expires_at = await repo.keep_pending_request(
+    request_id, expires_at = await request_repo.keep_pending(
         session=session, guild_id=guild_id, channel_id=channel_id, user_id=user_id, email=email, gig_key=gig_key,
         now=now, expires_at=now + timedelta(hours=hours),
     )  # fmt: skip
@@ -55,8 +56,8 @@ def new_ticket(*, order_id: str, guild_id: int, freelancer_id: int, origin_chann
 async def resolve_for_order(session: AsyncSession, order: Order) -> list[Effect]:
     """Turn the waiting requests for this order's gig into a ticket row, or reject them; returns the effects
     written: the channel to make (if a ticket row was made) and, after it, a word to each requester."""
-    await repo.lock_gig(session=session, gig_key=order.gig_key)  # a request being saved for this gig goes first
-    requests = await repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
+    await request_repo.lock_gig(session=session, gig_key=order.gig_key)  # a request being saved for this gig goes first
+    requests = await request_repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
     if not requests:
         return []
     ticket = await repo.for_order(session=session, order_id=order.id)

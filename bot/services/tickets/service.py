@@ -21,15 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.clock import database_now
 from bot.db.models import DiscordEffect, Order, Ticket, TicketState
+from bot.db.repos import audit as audit_repo
 from bot.db.repos import effects as effect_repo
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
+from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services import outbox
 from bot.services.effects import retry_later
 from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
-from bot.services.escrow import audit
 from bot.services.escrow.rules import Role
 from bot.services.outbox import LEASE, Kind, held_until
 from bot.services.tickets import opening, requests
@@ -151,12 +152,12 @@ class TicketService:
         transaction on the gig (`lock_gig`) and checked again after the write, so a request is never left
         behind by an agreement that committed meanwhile (None then: open the ticket now)."""
         async with self._writing():
-            await repo.lock_gig(session=session, gig_key=link.key)
+            await request_repo.lock_gig(session=session, gig_key=link.key)
             expires_at = await requests.keep_pending(
                 session, guild_id=guild_id, channel_id=channel_id, user_id=user_id,
                 email=normalise_email(email), gig_key=link.key, hours=self._pending_hours,
             )  # fmt: skip
-            if await repo.orders_for_gig(session=session, gig_key=link.key):
+            if await order_repo.for_gig(session=session, gig_key=link.key):
                 await session.rollback()
                 return None
             await session.commit()
@@ -166,11 +167,11 @@ class TicketService:
         self, session: AsyncSession, link: GigLink, email: str
     ) -> tuple[Order, Ticket | None, str | None] | None:
         """The order this request is for, with its ticket and escrow state; None: not known yet."""
-        candidates = await repo.orders_for_gig(session=session, gig_key=link.key)
+        candidates = await order_repo.for_gig(session=session, gig_key=link.key)
         if not candidates:
             # Another gig of this seller waits for its ticket: the link is wrong. (One for this very gig was
             # agreed since the read above: not a mismatch; the request then finds it.)
-            others = await repo.unticketed_orders_of_seller(session=session, email=normalise_email(email))
+            others = await order_repo.unticketed_of_seller(session=session, email=normalise_email(email))
             if any(order.gig_key != link.key for order in others):
                 raise GigMismatchError()
             return None
@@ -315,7 +316,7 @@ class TicketService:
                 # moment loses its compare-and-set and looks again (and then sees the buyer) ...
                 await escrow_repo.bump_version(session=session, order_id=order.id)
                 # ... and one committed first is seen here, after the write, in this transaction.
-                if await audit.acted_as(session=session, order_id=order.id, actor=str(user_id), role=Role.OFFICER):
+                if await audit_repo.acted_as(session=session, order_id=order.id, actor=str(user_id), role=Role.OFFICER):
                     raise PermissionDeniedError(
                         f"You already acted as an officer on order {order.id}, so you cannot also join it as its "
                         "buyer: one person cannot hold both roles. Ask another officer or a server admin."
@@ -342,7 +343,7 @@ class TicketService:
         yet an effect (rows from before the outbox); the effect worker does the rest. Returns how many tickets
         were waiting for their channel."""
         async with self._sessions.begin() as session:
-            await repo.expire_requests(session=session, now=utcnow())
+            await request_repo.expire(session=session, now=utcnow())
             waiting = await repo.in_state(session=session, state=TicketState.OPENING)
             effects = [
                 opening.open_effect(ticket.order_id)
@@ -353,7 +354,7 @@ class TicketService:
             ]
             effects += [
                 opening.tell_effect(r.order_id, user_id=r.user_id, fallback_channel_id=r.channel_id, request_id=r.id)
-                for r in await repo.unnotified(session=session)
+                for r in await request_repo.unnotified(session=session)
                 if r.order_id is not None
             ]
             await outbox.write(session, effects)

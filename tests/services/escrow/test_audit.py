@@ -12,6 +12,7 @@ from sqlalchemy import delete, update
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
 from bot.db.models import AuditEntry
+from bot.db.repos import audit as audit_repo
 from bot.services.escrow import audit
 from bot.services.escrow.rules import Action, Role
 from tests.conftest import TEST_SECRET
@@ -55,7 +56,7 @@ async def test_an_empty_log_verifies(sessions: Sessions) -> None:
 async def test_each_entry_chains_onto_the_one_before(sessions: Sessions) -> None:
     await busy_log(sessions)
     async with sessions() as session:
-        entries = await audit.for_order(session=session, order_id="ord_1")
+        entries = await audit_repo.for_order(session=session, order_id="ord_1")
     assert entries[0].prev_hash == audit.GENESIS
     assert all(len(e.hash) == 64 and e.note_sha256 in (None, audit.note_digest(e.note)) for e in entries)
 

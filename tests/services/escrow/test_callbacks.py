@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
-from bot.db.repos import escrow as escrow_repo
+from bot.db.repos import callbacks as callback_repo
 from bot.services.escrow.callbacks import CallbackWorker, backoff
 from bot.services.escrow.rules import Action, Role
 from bot.settings import Settings
@@ -99,7 +99,7 @@ async def test_every_callback_is_delivered_once_in_order_despite_failures(sessio
         "officer",
     )
     async with sessions() as session:
-        rows = await escrow_repo.callbacks_for_order(session=session, order_id="ord_a")
+        rows = await callback_repo.for_order(session=session, order_id="ord_a")
     assert [r.status for r in rows] == ["delivered"] * 3
     assert sum(r.attempts for r in await world.outbox()) == 6 + 4
 

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.models import Ticket
-from bot.db.repos import tickets as repo
+from bot.db.repos import orders as order_repo
 from bot.services.events.contract import parse_event
 from bot.services.tickets.service import OpenStatus, TicketService
 from tests.services.helpers import order_book, store
@@ -77,14 +77,14 @@ async def test_opens_racing_for_one_order_give_one_ticket_and_point_the_loser_at
     """Both opens read "no ticket yet" before either claims: the UNIQUE order_id decides."""
     await agree(sessions, processor)
     both_read = asyncio.Barrier(2)
-    read = repo.orders_for_gig
+    read = order_repo.for_gig
 
     async def read_then_wait(**kwargs: Any) -> Any:
         rows = await read(**kwargs)
         await both_read.wait()
         return rows
 
-    monkeypatch.setattr(repo, "orders_for_gig", read_then_wait)
+    monkeypatch.setattr(order_repo, "for_gig", read_then_wait)
     opener.delay = 0.05
     results = await asyncio.gather(open_(service, user_id=7), open_(service, user_id=8))
     (winner,) = [7 + i for i, result in enumerate(results) if result.status is OpenStatus.OPENED]

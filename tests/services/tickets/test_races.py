@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from bot.db.models import RequestState, Ticket, TicketRequest, TicketState
 from bot.db.repos import escrow as escrow_repo
+from bot.db.repos import orders as order_repo
+from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as ticket_repo
 from bot.services.errors import PermissionDeniedError
 from bot.services.escrow.results import SeparationOfDutiesError
@@ -33,7 +35,7 @@ async def test_an_agreement_committed_between_the_opens_read_and_its_write_is_se
     """The open reads "no order", the agreement commits (finding no request yet), then the open saves its
     request: before, it waited 72 hours for an agreement that had come. Now the open sees it and opens."""
     await store(sessions, "msg_ord_1", agreed("ord_1"))
-    read = ticket_repo.orders_for_gig
+    read = order_repo.for_gig
     calls = 0
 
     async def read_then_agreement(**kwargs: Any) -> Any:
@@ -45,7 +47,7 @@ async def test_an_agreement_committed_between_the_opens_read_and_its_write_is_se
             await processor.process_due()
         return rows
 
-    monkeypatch.setattr(ticket_repo, "orders_for_gig", read_then_agreement)
+    monkeypatch.setattr(order_repo, "for_gig", read_then_agreement)
     result = await open_(service)
     await work_effects(processor)
     assert result.status is OpenStatus.OPENED and len(opener.cards) == 1
@@ -59,7 +61,7 @@ async def test_an_agreement_processed_while_a_request_is_saved_resolves_it(
 ):
     """The other interleaving: the request is being saved while the agreement's transaction runs."""
     await store(sessions, "msg_ord_1", agreed("ord_1"))
-    keep = ticket_repo.keep_pending_request
+    keep = request_repo.keep_pending
 
     async def save_during_agreement(**kwargs: Any) -> Any:
         saved = await keep(**kwargs)
@@ -68,7 +70,7 @@ async def test_an_agreement_processed_while_a_request_is_saved_resolves_it(
         kwargs["session"].info["agreement"] = agreement
         return saved
 
-    monkeypatch.setattr(ticket_repo, "keep_pending_request", save_during_agreement)
+    monkeypatch.setattr(request_repo, "keep_pending", save_during_agreement)
     result = await open_(service)
     await asyncio.sleep(0)
     while await processor.process_due():

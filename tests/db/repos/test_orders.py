@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db.repos import tickets as repo
+from bot.db.repos import orders as order_repo
 from tests.db.support import index_names, is_select, plan, sent
 
 
@@ -26,12 +26,12 @@ async def _plan(
 
 
 async def test_orders_for_gig_uses_its_index(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
-    plan = await _plan(engine, sessions, lambda s: repo.orders_for_gig(session=s, gig_key="opentaskai.com/gig/1"))
+    plan = await _plan(engine, sessions, lambda s: order_repo.for_gig(session=s, gig_key="opentaskai.com/gig/1"))
     assert "ix_orders_gig_key" in plan
 
 
 async def test_seller_email_lookup_uses_its_index(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    plan = await _plan(engine, sessions, lambda s: repo.unticketed_orders_of_seller(session=s, email="a@b.c"))
+    plan = await _plan(engine, sessions, lambda s: order_repo.unticketed_of_seller(session=s, email="a@b.c"))
     assert "ix_orders_seller_email_key" in plan

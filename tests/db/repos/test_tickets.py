@@ -74,3 +74,19 @@ async def test_the_live_queue_page_is_read_from_its_index(
     # A handful of rows: forbid the scan and the sort so the plan shows whether an index serves the order.
     plan_text = await plan(engine, seen[-1], forbid_sort=True)
     assert "ix_tickets_live_queue" in plan_text, plan_text
+
+
+async def test_delete_opening_deletes_only_a_ticket_still_opening(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """An open whose channel could not be made deletes its claim, unless the ticket moved on meanwhile."""
+    start = utcnow()
+    async with sessions.begin() as session:
+        for n, state in enumerate((TicketState.OPENING, TicketState.OPEN)):
+            session.add(Order(**order_fields(n, start)))
+            await session.flush()
+            session.add(Ticket(id=n + 1, order_id=f"ord_{n:03d}", guild_id=GUILD, freelancer_id=7, state=state))
+    async with sessions.begin() as session:
+        assert await repo.delete_opening(session=session, ticket_id=1)
+        assert not await repo.delete_opening(session=session, ticket_id=2)
+    async with sessions() as session:
+        left = [(t.id, t.state) for t, _ in await repo.listing(session=session)]
+    assert left == [(2, TicketState.OPEN)]
