@@ -18,16 +18,14 @@ if str(ROOT) not in sys.path:
 import discord  # noqa: E402
 import pytest  # noqa: E402
 from discord.ext import commands  # noqa: E402
-from discord.ext.test import backend  # noqa: E402
 
 from bot import create_bot  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from tests.harness import _server  # noqa: E402
 from tests.harness._driver import InteractionDriver  # noqa: E402
 from tests.harness._faults import Faults, Route  # noqa: E402
 from tests.harness._recorder import InteractionResult  # noqa: E402
 from tests.harness._testcog import Seen, install  # noqa: E402
-from tests.harness._world import BOT_PERMISSIONS, DiscordEnv  # noqa: E402
+from tests.harness._world import DiscordEnv  # noqa: E402
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TICKETS_PER_GUILD = 400  # Discord allows 500 channels per guild, categories included
@@ -54,13 +52,6 @@ async def start_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, extra_g
 
     async def extra_setup(bot: commands.Bot) -> None:
         await install(bot, Seen())
-        state = bot._connection
-        for n in range(extra_guilds):
-            guild = backend.make_guild(f"Bench guild {n}")
-            _server.create_role(guild, name=settings.officer_role_name, position=1)
-            me = _server.create_role(guild, name="Guarantor", permissions=BOT_PERMISSIONS.value, position=2)
-            backend.make_member(state.user, guild, roles=[guild.get_role(int(me["id"]))])
-            backend.make_text_channel("general", guild)
 
     env = DiscordEnv(
         lambda: create_bot(settings, serve_webhooks=False),
@@ -68,7 +59,11 @@ async def start_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, extra_g
         officer_role_name=settings.officer_role_name,
         extra_setup=extra_setup,
     )
-    return await env.start()
+    await env.start()
+    for n in range(extra_guilds):
+        env.add_guild(f"Bench guild {n}")
+    env.bot.runtime.processor.start()  # the tests work events in their own task; a benchmark has the bot's worker
+    return env
 
 
 def guilds(env: DiscordEnv) -> list[Guild]:
@@ -83,15 +78,8 @@ def guilds_needed(tickets: int) -> int:
     return max(1, math.ceil(tickets / TICKETS_PER_GUILD))
 
 
-def make_members(guild: discord.Guild, prefix: str, count: int) -> list[discord.Member]:
-    members = []
-    for n in range(count):
-        user = backend.make_user(f"{prefix}{n}", f"{n % 9999 + 1:04}")
-        backend.make_member(user, guild)
-        member = guild.get_member(user.id)
-        assert member is not None
-        members.append(member)
-    return members
+def make_members(env: DiscordEnv, guild: discord.Guild, prefix: str, count: int) -> list[discord.Member]:
+    return [env.add_member(f"{prefix}{n}", f"{n % 9999 + 1:04}", guild) for n in range(count)]
 
 
 class RateLimiter:

@@ -142,7 +142,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             places = guilds(env)
             per_guild = -(-n // len(places))
-            people = [make_members(g.guild, f"fl{i}-", per_guild) for i, g in enumerate(places)]
+            people = [make_members(env, g.guild, f"fl{i}-", per_guild) for i, g in enumerate(places)]
             fast_ids, limited_ids = [f"b-{i}" for i in range(n)], [f"r-{i}" for i in range(n)]
             started = time.perf_counter()
             await agree_orders(env, fast_ids + limited_ids)

@@ -196,11 +196,23 @@ class DiscordEnv:
     def is_member(self, guild: discord.Guild, user: discord.abc.Snowflake) -> bool:
         return self.people.member(guild.id, user.id) is not None
 
-    def add_member(self, name: str, discriminator: str) -> discord.Member:
-        """A new member of the main guild, with no role (e.g. one freelancer per order)."""
+    def add_member(self, name: str, discriminator: str, guild: discord.Guild | None = None) -> discord.Member:
+        """A new member of the main guild (or `guild`), with no role (e.g. one freelancer per order)."""
+        guild = guild or self.guild
         user = self.people.add_user(name, discriminator)
-        self.people.add_member(self.guild.id, int(user["id"]))
-        return self.member_of(self.guild, int(user["id"]))
+        self.people.add_member(guild.id, int(user["id"]))
+        return self.member_of(guild, int(user["id"]))
+
+    def add_guild(self, name: str) -> discord.Guild:
+        """Another server the bot is in, with the officer role (no members yet) and a #general channel."""
+        roles = _roles([(self.officer_role_name, P.none()), ("Guarantor", BOT_PERMISSIONS)])
+        guild_id, mine = int(roles[0]["id"]), int(roles[2]["id"])
+        self.people.add_member(guild_id, self.bot._connection.user.id, roles=[mine])
+        self._join(name, roles)
+        guild = self.bot.get_guild(guild_id)
+        assert guild is not None
+        backend.make_text_channel("general", guild)
+        return guild
 
     admin = property(lambda self: self.member("admin"))
     freelancer = property(lambda self: self.member("freelancer"))

@@ -14,7 +14,10 @@ waiting ticket requests are resolved (`tickets.requests`) and the escrow reacts
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,7 +54,26 @@ class AppliedEvent:
     changes: tuple[Change, ...] = ()  # what it did to the escrow (their effects are written too)
 
 
-def _terms_values(data: TermsData) -> dict[str, object]:
+class TermsValues(TypedDict):
+    """The columns of `TermsFields` an agreement sets, typed field by field (so `**values` is checked)."""
+
+    gig_url: str
+    gig_key: str
+    conversation_url: str | None
+    seller_email: str
+    seller_name: str | None
+    seller_user_id: str | None
+    buyer_email: str
+    buyer_name: str | None
+    buyer_user_id: str | None
+    amount: Decimal
+    currency: str
+    delivery_due: datetime
+    deliverables: str
+    agreed_at: datetime
+
+
+def _terms_values(data: TermsData) -> TermsValues:
     return {
         "gig_url": data.gig_url,
         "gig_key": gig_key(data.gig_url),
@@ -103,9 +125,9 @@ class OrderBook:
     ) -> tuple[Outcome, Order]:
         values = _terms_values(data)
         if order is None:
-            order = Order(id=data.order_id, terms_event_id=webhook_id, **values)  # type: ignore[arg-type]
+            order = Order(id=data.order_id, terms_event_id=webhook_id, **values)
             session.add(order)
-            session.add(OrderTerms(order_id=order.id, event_id=webhook_id, event_type=event.type, **values))  # type: ignore[arg-type]
+            session.add(OrderTerms(order_id=order.id, event_id=webhook_id, event_type=event.type, **values))
             await session.flush()
             await event_repo.release_waiting(session=session, order_id=order.id)
             return Outcome.CREATED, order
@@ -124,7 +146,7 @@ class OrderBook:
                 event_type=event.type,
                 applied=outcome is Outcome.TERMS_APPLIED,
                 note=note,
-                **values,  # type: ignore[arg-type]
+                **values,
             )
         )
         if outcome is Outcome.TERMS_APPLIED:
