@@ -62,17 +62,17 @@ async def test_an_agreement_processed_while_a_request_is_saved_resolves_it(
     """The other interleaving: the request is being saved while the agreement's transaction runs."""
     await store(sessions, "msg_ord_1", agreed("ord_1"))
     keep = request_repo.keep_pending
+    agreement: list[asyncio.Task[int]] = []
 
     async def save_during_agreement(**kwargs: Any) -> Any:
         saved = await keep(**kwargs)
-        agreement = asyncio.create_task(processor.process_due())
+        agreement.append(asyncio.create_task(processor.process_due()))
         await asyncio.sleep(0.05)  # the agreement runs now (on PostgreSQL it waits for the gig)
-        kwargs["session"].info["agreement"] = agreement
         return saved
 
     monkeypatch.setattr(request_repo, "keep_pending", save_during_agreement)
     result = await open_(service)
-    await asyncio.sleep(0)
+    await agreement[0]
     while await processor.process_due():
         pass
     await work_effects(processor)
