@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
 BATCH = 64
 CONCURRENCY = 8  # effects of different orders in flight at once: one slow call holds up only its own order
+CLOSE_GRACE_SECONDS = 5.0
 TICKET_KINDS = frozenset({Kind.OPEN_TICKET.value, Kind.TELL_REQUESTER.value})  # the tickets feature does these
 
 
@@ -103,7 +104,9 @@ class EffectWorker(PollingWorker):
         self._tickets = tickets
         self._callbacks = callbacks
         self._discord: DiscordSide | None = None
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._running: set[asyncio.Task[None]] = set()
+        self._in_background = False
 
     def attach(self, discord: DiscordSide | None) -> None:
         """Connect (or, with None, disconnect) the Discord side; without it nothing runs."""
@@ -150,18 +153,52 @@ class EffectWorker(PollingWorker):
 
     # ---- the passes ----------------------------------------------------------------------
     async def work(self) -> int:
-        if not self.ready:
+        """Take the due effects there is room for and do them; returns how many were taken. Run by `start()`,
+        a pass does not wait for them: one slow Discord call (a long 429) holds up only its own order's line,
+        while the next pass takes the others. Called directly (tests, tools), it waits for all it took."""
+        room = self._concurrency - len(self._running)
+        if not self.ready or room <= 0:
             return 0
         async with self._sessions.begin() as session:
             now = await database_now(session)
-            due = await repo.due(session=session, now=now, limit=BATCH)
+            due = await repo.due(session=session, now=now, limit=min(BATCH, room))
             mine = [e for e in due if await repo.claim(session=session, effect_id=int(e.id or 0), now=now, lease=LEASE)]
-        await asyncio.gather(*(self._guarded(effect) for effect in mine))
+        tasks = [asyncio.create_task(self._done_then_wake(effect)) for effect in mine]
+        self._running.update(tasks)
+        if not self._in_background:
+            await asyncio.gather(*tasks)
         return len(mine)
 
-    async def _guarded(self, effect: DiscordEffect) -> None:
-        async with self._slots:
+    async def _done_then_wake(self, effect: DiscordEffect) -> None:
+        try:
             await self.run_held(effect)
+        except asyncio.CancelledError:  # shutting down mid-effect: let another worker take it at once
+            await asyncio.shield(self._let_go(effect))
+            raise
+        finally:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.discard(task)
+            self.wake()  # room for another, and the next in this order's line may be due
+
+    def start(self) -> None:
+        self._in_background = True
+        super().start()
+
+    async def close(self) -> None:
+        """Stop taking effects; give the ones in flight a moment to finish, then stop them (their holds go)."""
+        await super().close()
+        self._in_background = False
+        running, self._running = list(self._running), set()
+        if running:
+            await asyncio.wait(running, timeout=CLOSE_GRACE_SECONDS)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    async def _let_go(self, effect: DiscordEffect) -> None:
+        async with self._sessions.begin() as session:
+            await repo.release(session=session, effect_ids=[int(effect.id or 0)])
 
     async def run_held(self, effect: DiscordEffect, snapshot: TicketSnapshot | None = None) -> bool:
         """Do an effect this process holds (claimed, or written held); True when it is finished."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.db.models import DiscordEffect, EffectStatus
 from bot.runtime import Runtime
+from bot.services import effects as effects_module
 from bot.services.effects import EffectWorker
 from bot.services.events.intake import IncomingEvent
 from tests.cogs.tickets.conftest import open_ticket, requests, ticket_channels, tickets
@@ -129,3 +130,41 @@ async def test_two_workers_at_once_do_each_effect_once(env):
     (channel,) = ticket_channels(env)
     assert len(env.messages(channel)) == 1 and len(await dm_texts(env, env.freelancer)) == 1
     assert {e.status for e in await effects(env)} == {EffectStatus.DONE}
+
+
+async def test_a_hanging_discord_call_holds_up_neither_events_nor_other_orders(env, monkeypatch):
+    """The channel of ord_1 hangs on Discord (say, a long 429): events keep being processed, and the running
+    effect worker opens ord_2's ticket meanwhile."""
+    runtime = env.bot.runtime
+    opener = runtime.tickets.channels.opener
+    create = type(opener).create_channel
+    release = asyncio.Event()
+
+    async def hang_for_ord_1(self: Any, card: Any) -> Any:
+        if card.order.id == "ord_1":
+            await release.wait()
+        return await create(self, card)
+
+    monkeypatch.setattr(type(opener), "create_channel", hang_for_ord_1)
+    monkeypatch.setattr(effects_module, "CLOSE_GRACE_SECONDS", 0.1)
+    for order_id in ("ord_1", "ord_2"):  # requests that wait for their agreements
+        await env.driver.command(
+            "guarantee open", by=env.freelancer, channel=env.channel, email="seller@example.com",
+            gig_link=f"https://opentaskai.com/gigs/{order_id}-logo",
+        )  # fmt: skip
+    runtime.effects.start()
+    try:
+        runtime.intake.start()
+        for n, order_id in enumerate(("ord_1", "ord_2", "ord_3")):
+            await runtime.intake.store(IncomingEvent(f"msg_{n}", "order.agreed", order_id, dumps(agreed(order_id))))
+        assert await runtime.processor.process_due() == 3  # no event waits for Discord
+        async with asyncio.timeout(10):
+            while {t.order_id: t.state for t in await tickets(env)}.get("ord_2") != "open":  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # the worker runs in its own task: look again
+        states = {t.order_id: t.state for t in await tickets(env)}
+        assert states == {"ord_1": "opening", "ord_2": "open"}  # ord_1 still hangs, ord_2 did not wait for it
+    finally:
+        await runtime.effects.close()  # shutting down with ord_1's channel still in flight: its hold goes
+    release.set()
+    await env.work_effects()  # another worker (here: the next start) makes it
+    assert {t.order_id: t.state for t in await tickets(env)} == {"ord_1": "open", "ord_2": "open"}
