@@ -63,6 +63,18 @@ class Header:
     def people(self) -> tuple[Person, ...]:
         return tuple(p for p in (self.freelancer, self.buyer, self.officer) if p is not None)
 
+    def named(self, names: Mapping[int, str]) -> Header:
+        """The same header with the people in `names` (by Discord id) shown under those names."""
+
+        def rename(person: Person | None) -> Person | None:
+            if person is None or person.discord_id not in names:
+                return person
+            return dataclasses.replace(person, name=names[person.discord_id])
+
+        freelancer = rename(self.freelancer)
+        assert freelancer is not None
+        return dataclasses.replace(self, freelancer=freelancer, buyer=rename(self.buyer), officer=rename(self.officer))
+
 
 @dataclass(frozen=True, slots=True)
 class EmbedField:

@@ -32,10 +32,12 @@ async def work_events(sessions: Sessions, *documents: dict) -> None:
     await EventProcessor(sessions, order_book(sessions, callbacks_enabled=True)).process_due()
 
 
-async def officer_step(sessions: Sessions, order_id: str, action: Action, note: str | None = None) -> None:
+async def officer_step(
+    sessions: Sessions, order_id: str, action: Action, note: str | None = None, *, officer: int = OFFICER
+) -> None:
     escrow = EscrowService(sessions, callbacks_enabled=True)
     async with sessions.begin() as session:
-        await escrow.apply_in(session, order_id, action, actor=str(OFFICER), role=Role.OFFICER, note=note)
+        await escrow.apply_in(session, order_id, action, actor=str(officer), role=Role.OFFICER, note=note)
 
 
 async def closed_ticket(
@@ -45,28 +47,31 @@ async def closed_ticket(
     closed_at: datetime | None = None,
     state: TicketState = TicketState.CLOSED,
     deliverables: str = "A logo; send drafts to sam.seller@example.com",
+    people: tuple[int, int, int] = (FREELANCER, BUYER, OFFICER),
+    guild_id: int = GUILD,
 ) -> None:
     """An order agreed, funded, delivered (the marketplace's note names an email) and refunded (the
     officer's reason too); its ticket claimed by OFFICER and closed at `closed_at` (200 days ago by
-    default), and the request that opened it."""
+    default), and the request that opened it. `people`: the freelancer's, buyer's and officer's Discord ids."""
+    freelancer, buyer, officer = people
     await work_events(sessions, agreed(order_id, deliverables=deliverables))
     when = closed_at or utcnow() - timedelta(days=200)
     async with sessions.begin() as session:
         session.add(
             Ticket(
                 order_id=order_id,
-                guild_id=GUILD,
+                guild_id=guild_id,
                 state=TicketState.OPEN,
-                freelancer_id=FREELANCER,
-                buyer_id=BUYER,
+                freelancer_id=freelancer,
+                buyer_id=buyer,
                 channel_id=next(_events) + 10**9,
-                claimed_by=OFFICER,
+                claimed_by=officer,
             )
         )
         session.add(
             TicketRequest(
-                guild_id=GUILD,
-                user_id=FREELANCER,
+                guild_id=guild_id,
+                user_id=freelancer,
                 email=" Seller@Example.com ",
                 gig_key=f"opentaskai.com/gigs/{order_id}-logo",
                 state=RequestState.FULFILLED,
@@ -74,10 +79,10 @@ async def closed_ticket(
                 expires_at=when,
             )
         )
-    await officer_step(sessions, order_id, Action.FUND, "payment reference PAY-1")
+    await officer_step(sessions, order_id, Action.FUND, "payment reference PAY-1", officer=officer)
     delivered = {"order_id": order_id, "delivered_at": "2026-11-26T10:00:00+00:00", "note": DELIVERY_NOTE}
     await work_events(sessions, event("order.delivered", delivered))
-    await officer_step(sessions, order_id, Action.REFUND, REASON)
+    await officer_step(sessions, order_id, Action.REFUND, REASON, officer=officer)
     closed = when if state == TicketState.CLOSED else None
     async with sessions.begin() as session:
         await session.execute(
