@@ -101,6 +101,7 @@ def transcript(*messages: Message, **header_changes: Any) -> Transcript:
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "p", "table", "tr", "th", "td",
     "article", "header", "time", "div", "span", "ul", "li", "code", "pre", "strong", "em", "u", "s", "a",
+    "tbody",  # a browser adds it to every table
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "lang", "charset", "http-equiv", "content", "name", "class", "id", "title", "href", "rel", "colspan",
