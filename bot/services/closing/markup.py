@@ -34,6 +34,9 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL | re.IGNORECASE,
 )
 
+# Text without any of these is plain: escaping is all it needs.
+_SPECIAL = re.compile(r"[<\[`*_~]|https?://", re.IGNORECASE)
+
 # Applied to already-escaped text only: each wraps escaped characters in a fixed tag.
 _STYLES = (
     (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.DOTALL), "strong"),
@@ -103,7 +106,7 @@ def _styled(text: str) -> Markup:
 
 
 def _anchor(url: str, label: str) -> Markup:
-    return Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(url, label)
+    return Markup(f'<a href="{escape(url)}" rel="noopener noreferrer nofollow">{escape(label)}</a>')
 
 
 def _link_html(match: re.Match[str]) -> Markup:
@@ -113,14 +116,14 @@ def _link_html(match: re.Match[str]) -> Markup:
     anchor = _anchor(url, _styled(text))
     if text.strip() == url:
         return anchor
-    return anchor + Markup(' <span class="href">({})</span>').format(url)  # where it really goes
+    return anchor + Markup(f' <span class="href">({escape(url)})</span>')  # where it really goes
 
 
 def _token_html(match: re.Match[str], names: Names) -> Markup:
     if match["fence"] is not None:
-        return Markup("<pre><code>{}</code></pre>").format(match["fence_body"].strip("\n"))
+        return Markup(f"<pre><code>{escape(match['fence_body'].strip(chr(10)))}</code></pre>")
     if match["code"] is not None:
-        return Markup("<code>{}</code>").format(match["code_body"])
+        return Markup(f"<code>{escape(match['code_body'])}</code>")
     if match["link"] is not None:
         return _link_html(match)
     if match["angle"] is not None or match["url"] is not None:
@@ -128,10 +131,10 @@ def _token_html(match: re.Match[str], names: Names) -> Markup:
         return _anchor(url, url) if is_web_link(url) else escape(match.group(0))
     mention = _mention(match, names)
     if mention is not None:
-        return Markup('<span class="mention" title="{}">{}</span>').format(mention[1], mention[0])
+        return Markup(f'<span class="mention" title="{escape(mention[1])}">{escape(mention[0])}</span>')
     if match["time"] is not None:
-        return Markup('<time class="stamp">{}</time>').format(_timestamp(match["time_value"]))
-    return Markup('<span class="emoji">:{}:</span>').format(match["emoji_name"])
+        return Markup(f'<time class="stamp">{escape(_timestamp(match["time_value"]))}</time>')
+    return Markup(f'<span class="emoji">:{escape(match["emoji_name"])}:</span>')
 
 
 def _walk(text: str, on_text: Callable[[str], str], on_token: Callable[[re.Match[str]], str]) -> list[str]:
@@ -149,6 +152,8 @@ def _walk(text: str, on_text: Callable[[str], str], on_token: Callable[[re.Match
 
 def to_html(text: str, names: Names) -> Markup:
     """Discord-flavoured text as HTML: escaped, basic styles, names for mentions, http(s) links only."""
+    if not _SPECIAL.search(text):
+        return escape(text)  # most messages: nothing to style, link or name
     return Markup("").join(_walk(text, _styled, lambda match: _token_html(match, names)))
 
 
