@@ -13,7 +13,8 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import aiohttp
 import click
@@ -27,6 +28,9 @@ from bot.logs import configure_logging
 from bot.runtime import Runtime, freeze_heap
 from bot.settings import ConfigError, Settings, load_settings
 from cogs.client import GuarantorBot, create_bot
+
+if TYPE_CHECKING:
+    from bot.services.closing.retention import Purge
 
 log = logging.getLogger("guarantor")
 console = Console()
@@ -287,6 +291,59 @@ def audit_verify() -> None:
     if not result.ok:
         fail(result.describe())
     click.echo(result.describe())
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="List what would be purged and change nothing.")
+def purge(dry_run: bool) -> None:
+    """Purge the records of tickets closed more than TRANSCRIPT_RETENTION_DAYS ago."""
+    from rich.progress import Progress
+
+    from bot.services.closing.retention import Retention
+
+    settings = settings_or_exit()
+    days = settings.transcript_retention_days
+
+    async def work(runtime: Runtime) -> tuple[list[Purge], int]:
+        retention = Retention(runtime.sessions, data_dir=settings.data_dir, retention_days=days)
+        plans = await retention.plan()
+        if plans:
+            _print_purge_plan(plans, days)
+            # DATA_DIR is relative to the working directory: say which folder the files are taken from.
+            console.print(f"transcript files are taken from {(Path(settings.data_dir) / 'transcripts').resolve()}")
+        if dry_run or not plans:
+            return plans, 0
+        done = 0
+        with Progress(console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("purging closed tickets' records", total=len(plans))
+            for plan in plans:
+                done += await retention.purge_one(plan.order_id) is not None
+                progress.advance(task)
+        return plans, done
+
+    plans, done = run_with_runtime(settings, work)
+    if not plans:
+        click.echo(f"nothing to purge: no closed ticket is waiting past its {days} days")
+    elif dry_run:
+        click.echo(f"dry run: {len(plans)} tickets' records would be purged; nothing was changed")
+    else:
+        skipped = f" ({len(plans) - done} purged meanwhile by another run)" if done < len(plans) else ""
+        click.echo(f"purged the records of {done} tickets{skipped}; each purge is an entry in the audit chain")
+
+
+def _print_purge_plan(plans: list[Purge], days: int) -> None:
+    from bot.services.closing.render import human_size
+
+    print_table(
+        f"Records to purge: tickets closed more than {days} days ago ({len(plans)})",
+        ["order", "server", "closed", "transcript files", "request emails", "order records", "event bodies",
+         "callback notes", "audit notes"],
+        [
+            [p.order_id, p.guild_id, p.closed_at.isoformat()[:10], f"{p.files} ({human_size(p.file_bytes)})",
+             p.request_emails, p.order_records, p.event_bodies, p.callback_notes, p.audit_notes]
+            for p in plans
+        ],
+    )  # fmt: skip
 
 
 @cli.group()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     officer_role_name: str = Field(default="Guarantor Officer", min_length=1, max_length=100)
     transcript_retention_days: int = Field(default=180, ge=1)
     pending_request_hours: int = Field(default=72, ge=1)
+    closed_ticket_action: Literal["delete", "lock"] = "delete"
+    unclaimed_reminder_minutes: int = Field(default=30, ge=1)
+    approval_reminder_hours: int = Field(default=48, ge=1)
+    dispute_escalation_hours: int = Field(default=72, ge=1)
     data_dir: str = "data"
     log_level: str = "INFO"
     log_format: str = "text"
@@ -115,6 +119,14 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @field_validator("closed_ticket_action", mode="before")
+    @classmethod
+    def _closed_ticket_action(cls, value: Any) -> Any:
+        action = value.strip().lower() if isinstance(value, str) else value
+        if action not in {"delete", "lock"}:
+            raise ValueError("use delete (the channel goes once its transcript is saved) or lock (kept read-only)")
+        return action
 
     @field_validator("log_format")
     @classmethod

@@ -13,6 +13,7 @@ KEYS = [
     "DISCORD_TOKEN", "DISCORD_GUILD_IDS", "DATABASE_URL", "WEBHOOK_HOST", "WEBHOOK_PORT",
     "MARKETPLACE_WEBHOOK_SECRETS", "MARKETPLACE_BASE_URL", "MARKETPLACE_CALLBACK_URL",
     "MARKETPLACE_CALLBACK_SECRET", "OFFICER_ROLE_NAME", "TRANSCRIPT_RETENTION_DAYS", "LOG_LEVEL", "LOG_FORMAT",
+    "CLOSED_TICKET_ACTION", "UNCLAIMED_REMINDER_MINUTES", "APPROVAL_REMINDER_HOURS", "DISPUTE_ESCALATION_HOURS",
 ]  # fmt: skip
 
 
@@ -49,6 +50,9 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.officer_role_name == "Guarantor Officer"
     assert settings.transcript_retention_days == 180
     assert (settings.log_level, settings.log_format) == ("INFO", "text")
+    assert settings.closed_ticket_action == "delete"
+    assert (settings.unclaimed_reminder_minutes, settings.approval_reminder_hours) == (30, 48)
+    assert settings.dispute_escalation_hours == 72
 
 
 def test_missing_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,6 +157,41 @@ def test_callbacks_need_url_and_valid_secret(monkeypatch: pytest.MonkeyPatch) ->
 )
 def test_other_bad_values_name_their_key(monkeypatch: pytest.MonkeyPatch, key: str, value: str) -> None:
     assert config_error(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, **{key: value}).startswith(key)
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("CLOSED_TICKET_ACTION", "archive", "use delete"),
+        ("CLOSED_TICKET_ACTION", "", "use delete"),
+        ("UNCLAIMED_REMINDER_MINUTES", "0", "greater than or equal to 1"),
+        ("UNCLAIMED_REMINDER_MINUTES", "soon", "valid integer"),
+        ("APPROVAL_REMINDER_HOURS", "-5", "greater than or equal to 1"),
+        ("APPROVAL_REMINDER_HOURS", "1.5", "valid integer"),
+        ("DISPUTE_ESCALATION_HOURS", "0", "greater than or equal to 1"),
+        ("DISPUTE_ESCALATION_HOURS", "", "valid integer"),
+    ],
+)
+def test_closing_and_timer_keys_reject_bad_values_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, key: str, value: str, words: str
+) -> None:
+    message = config_error(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, **{key: value})
+    assert message.startswith(f"{key} is invalid: ")
+    assert words in message
+
+
+def test_closing_and_timer_keys_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(
+        monkeypatch,
+        MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET,
+        CLOSED_TICKET_ACTION=" Lock ",
+        UNCLAIMED_REMINDER_MINUTES="5",
+        APPROVAL_REMINDER_HOURS="24",
+        DISPUTE_ESCALATION_HOURS="96",
+    )
+    assert settings.closed_ticket_action == "lock"
+    assert (settings.unclaimed_reminder_minutes, settings.approval_reminder_hours) == (5, 24)
+    assert settings.dispute_escalation_hours == 96
 
 
 def test_case_insensitive_levels_and_www_base(monkeypatch: pytest.MonkeyPatch) -> None:

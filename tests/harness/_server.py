@@ -164,14 +164,20 @@ class HarnessHttp(backend.FakeHttp):
     async def logs_from(
         self, channel_id: int, limit: int, before: int | None = None, after: int | None = None, around: Any = None
     ) -> list[JsonDict]:
+        """Like Discord: at most `limit` (1-100) messages, newest first; with `after`, the ones right after it."""
         await self.faults.gate(routes.HISTORY)
         self._channel(channel_id)
-        messages = sorted(copy.deepcopy(self._messages(channel_id)), key=lambda m: int(m["id"]))
+        limit = max(1, min(int(limit), 100))
+        messages = sorted(self._messages(channel_id), key=lambda m: int(m["id"]))
         if after is not None:
-            return [m for m in messages if int(m["id"]) > int(after)][:limit]
-        if before is not None:
-            messages = [m for m in messages if int(m["id"]) < int(before)]
-        return list(reversed(messages))[:limit]
+            # The `limit` messages just after `after`, still newest first: discord.py's oldest-first
+            # history takes the page's first (newest) id as the next `after` and reverses the page.
+            page = list(reversed([m for m in messages if int(m["id"]) > int(after)][:limit]))
+        else:
+            if before is not None:
+                messages = [m for m in messages if int(m["id"]) < int(before)]
+            page = list(reversed(messages))[:limit]
+        return copy.deepcopy(page)  # only the page is copied: a long channel is read page by page
 
     async def start_private_message(self, user_id: int) -> JsonDict:
         await self.faults.gate(routes.OPEN_DM)
