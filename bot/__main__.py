@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -36,6 +37,7 @@ log = logging.getLogger("guarantor")
 console = Console()
 T = TypeVar("T")
 
+TRIGGER_TYPES = ("order.agreed", "order.updated", "order.delivered", "order.completed", "order.cancelled")
 WEBHOOK_ONLY_NOTICE = (
     "no DISCORD_TOKEN set: running the webhook server alone; agreed orders are accepted and stored, "
     "and tickets are opened once a bot is connected"
@@ -164,6 +166,37 @@ async def _connect_until_stopped(bot: GuarantorBot, token: str, stop: asyncio.Ev
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 300.0)
+
+
+@cli.command()
+@click.argument(
+    "event_type",
+    type=click.Choice(["order.agreed", "order.updated", "order.delivered", "order.completed", "order.cancelled"]),
+)
+@click.option("--order", "order_id", default=None, help="The order id (default: a new one, trigger-<random>).")
+@click.option("--url", default=None, help="Where to post (default: this configuration's own webhook server).")
+def trigger(event_type: str, order_id: str | None, url: str | None) -> None:
+    """Sign a realistic sample EVENT_TYPE with the first configured secret and post it; print the answer."""
+    import secrets
+
+    from webhooks.trigger import post, sample
+
+    settings = settings_or_exit()
+    order_id = order_id or f"trigger-{secrets.token_hex(4)}"
+    if url is None:
+        host = "127.0.0.1" if settings.webhook_host in ("0.0.0.0", "::", "") else settings.webhook_host
+        url = f"http://{host}:{settings.webhook_port}/webhooks/marketplace"
+    document = sample(event_type, order_id, datetime.now(UTC))
+    secret = settings.marketplace_webhook_secrets[0].get_secret_value()
+    try:
+        answer = asyncio.run(post(url, secret, document))
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        fail(f"cannot post to {url}: {exc or type(exc).__name__} (is `guarantor run` serving there?)")
+    click.echo(f"{event_type} for order {order_id} → {url}")
+    click.echo(f"HTTP {answer.status} {answer.body}")
+    if answer.status >= 300:
+        sys.exit(1)
+    click.echo(f"see it with: guarantor orders show {order_id}")
 
 
 @cli.command()

@@ -47,6 +47,29 @@ async def claim(*, session: AsyncSession, event_id: int) -> WebhookEvent | None:
     return (await session.scalars(query)).first()
 
 
+async def claim_batch(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[WebhookEvent]:
+    """Take up to `limit` due events, oldest first, for this transaction (see `claim`): PostgreSQL skips
+    the rows other workers hold; SQLite first writes them (taking the write lock), then reads them."""
+    due_at = col(WebhookEvent.next_attempt_at)
+    due = (col(WebhookEvent.status) == EventStatus.PENDING, or_(due_at.is_(None), due_at <= now))
+    if session.get_bind().dialect.name == "sqlite":
+        ids = select(col(WebhookEvent.id)).where(*due).order_by(col(WebhookEvent.id)).limit(limit)
+        claimed = await session.execute(
+            update(WebhookEvent)
+            .where(col(WebhookEvent.id).in_(ids.scalar_subquery()))
+            .values(status=EventStatus.PENDING.value)
+            .returning(col(WebhookEvent.id))
+            .execution_options(synchronize_session=False)
+        )
+        taken = [row[0] for row in claimed.all()]
+        if not taken:
+            return []
+        query = select(WebhookEvent).where(col(WebhookEvent.id).in_(taken)).order_by(col(WebhookEvent.id))
+        return (await session.scalars(query)).all()
+    query = select(WebhookEvent).where(*due).order_by(col(WebhookEvent.id)).limit(limit)
+    return (await session.scalars(query.with_for_update(skip_locked=True))).all()
+
+
 async def release_waiting(*, session: AsyncSession, order_id: str) -> int:
     """Events that waited for this order's agreement become due again."""
     result = await session.execute(

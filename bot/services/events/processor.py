@@ -72,16 +72,26 @@ class EventProcessor(PollingWorker):
         self._effects = effects
 
     async def process_due(self, limit: int = BATCH) -> int:
-        """Process up to `limit` due events, one transaction each; returns how many were handled."""
+        """Process up to `limit` due events in ONE transaction, each in a savepoint of its own (one bad event
+        fails alone and is retried later); returns how many were handled."""
         await self._release_stranded(limit)
-        async with self._sessions() as session:
-            due = await event_repo.due_ids(session=session, now=utcnow(), limit=limit)
-        handled = 0
-        for event_id in due:
-            await self._wait_for_quiet()
-            if await self.process_one(event_id):
-                handled += 1
-        return handled
+        await self._wait_for_quiet()
+        failed: list[tuple[int, Exception]] = []
+        applied: list[AppliedEvent] = []
+        async with self._sessions.begin() as session:
+            batch = await event_repo.claim_batch(session=session, now=utcnow(), limit=limit)
+            for stored in batch:
+                event_id = int(stored.id or 0)
+                try:
+                    async with session.begin_nested():
+                        applied.append(await self._apply(session, stored))
+                except Exception as exc:
+                    log.exception("processing event %s failed", event_id)
+                    failed.append((event_id, exc))
+        for event_id, error in failed:
+            await self._record_failure(event_id, error)
+        await self._wake_workers(applied)
+        return len(batch)
 
     async def _release_stranded(self, limit: int) -> None:
         # A fact can be marked waiting by one worker while another commits its order's agreement
@@ -100,24 +110,33 @@ class EventProcessor(PollingWorker):
             await asyncio.sleep(QUIET_CHECK_SECONDS)
 
     async def process_one(self, event_id: int) -> bool:
+        """Process one event in its own transaction (False when another worker has it, or it is done)."""
         try:
             async with self._sessions.begin() as session:
                 stored = await event_repo.claim(session=session, event_id=event_id)
                 if stored is None:
-                    return False  # another worker has it, or it is done
+                    return False
                 applied = await self._apply(session, stored)
         except Exception as exc:
             log.exception("processing event %s failed", event_id)
             await self._record_failure(event_id, exc)
             return True
-        try:  # the effects are in the outboxes already: a failed wake-up only delays them until the next poll
-            if self._effects is not None and applied.changes:
-                await self._effects.escrow_changed(applied.changes)
-            elif self._effects is not None and applied.effects:
+        await self._wake_workers([applied])
+        return True
+
+    async def _wake_workers(self, applied: list[AppliedEvent]) -> None:
+        """The effects are in the outboxes already: wake whoever does them (a failed wake-up only delays them
+        until that worker's next poll)."""
+        if self._effects is None:
+            return
+        changes = [change for one in applied for change in one.changes]
+        try:
+            if changes:
+                await self._effects.escrow_changed(changes)
+            elif any(one.effects for one in applied):
                 self._effects.wake()
         except Exception:
-            log.exception("waking the workers after event %s failed", event_id)
-        return True
+            log.exception("waking the workers after processing failed")
 
     async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:
         try:

@@ -245,9 +245,10 @@ async def test_intake_wakes_the_running_processor(sessions: Sessions, engine: As
     done = asyncio.Event()
 
     class Noticing(EventProcessor):
-        async def process_one(self, event_id: int) -> bool:
-            handled = await super().process_one(event_id)
-            done.set()
+        async def process_due(self, limit: int = 64) -> int:
+            handled = await super().process_due(limit)
+            if handled:
+                done.set()
             return handled
 
     processor = Noticing(sessions, order_book(sessions), poll_seconds=60)  # only a wake-up explains a quick result
@@ -353,3 +354,39 @@ async def test_an_event_stored_by_the_json_loads_build_is_still_applied(
     assert await processor.process_due() == 1
     assert (await event_row(sessions, "m1")).status == EventStatus.PROCESSED
     assert await order(sessions, "o1") is not None
+
+
+async def test_a_batch_is_one_transaction_and_a_bad_event_fails_alone(
+    sessions: Sessions, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events are applied in batches, one commit each; an event that fails rolls back its own savepoint only."""
+    apply = OrderBook.apply
+
+    async def broken_for_o2(self: OrderBook, session: AsyncSession, event: Any, webhook_id: str) -> AppliedEvent:
+        applied = await apply(self, session, event, webhook_id)  # it wrote its order, then fails
+        if webhook_id == "m2":
+            raise RuntimeError("o2 exploded")
+        return applied
+
+    monkeypatch.setattr(OrderBook, "apply", broken_for_o2)
+    for n in (1, 2, 3):
+        await store(sessions, f"m{n}", agreed(f"o{n}"))
+    commits = 0
+
+    def count(_connection: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    from sqlalchemy import event as sa_event
+
+    sa_event.listen(engine.sync_engine, "commit", count)
+    try:
+        assert await EventProcessor(sessions, order_book(sessions)).process_due() == 3
+    finally:
+        sa_event.remove(engine.sync_engine, "commit", count)
+    assert commits == 2  # the batch, then the failure's record
+    assert [o.id for o in await all_orders(sessions)] == ["o1", "o3"]  # nothing of o2 kept
+    assert (await event_row(sessions, "m1")).status == EventStatus.PROCESSED
+    failed = await event_row(sessions, "m2")
+    assert (failed.status, failed.attempts, failed.last_error) == (EventStatus.PENDING, 1, "RuntimeError: o2 exploded")
+    assert (await event_row(sessions, "m3")).status == EventStatus.PROCESSED

@@ -1,0 +1,211 @@
+"""Event processing: stored marketplace events of every type, in realistic per-order sequences, turned
+into orders, escrows and audit entries from cold, against the database's own write speed in the same run.
+
+    .venv/bin/python bench/processing.py [--orders 2000] [--workers 1] [--database-url URL]
+
+For each order: `order.agreed`; for some, newer terms (`order.updated`), a delivery, a completion, a
+cancellation, a redelivered event and an event of an unknown type, some of them stored before their
+agreement (out of order). The events are stored first (as the intake does), then:
+
+  1. baseline: the same rows written again by a plain batched INSERT into a scratch copy of the table
+     (what the database itself can take: the ceiling for any processor);
+  2. processing: `--workers` processors (`EventProcessor.process_due`) working the backlog together,
+     from cold, until nothing is left; events/s and the ratio to the baseline.
+
+Targets: >= 2,000 events/s on SQLite; >= 3,000 on PostgreSQL with two workers. Every stored event is
+checked to be processed (or ignored) exactly once, and every agreed order to exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select, text  # noqa: E402
+
+from bot.db.engine import create_engine, create_sessionmaker  # noqa: E402
+from bot.db.migrate import upgrade  # noqa: E402
+from bot.db.models import EventStatus, Order, WebhookEvent  # noqa: E402
+from bot.db.types import utcnow  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+TARGETS = {"sqlite": 2000.0, "postgresql": 3000.0}
+
+
+def terms(n: int, *, hour: int = 9, amount: str = "120.50") -> dict[str, Any]:
+    return {
+        "order_id": f"bench-{n}",
+        "gig_url": f"https://opentaskai.com/gigs/{n}-logo",
+        "seller": {"email": f"seller{n}@example.com", "name": "Sam Seller"},
+        "buyer": {"email": f"buyer{n}@example.com", "name": "Bea Buyer"},
+        "amount": amount,
+        "currency": "USD",
+        "delivery_due": "2026-12-20T12:00:00+00:00",
+        "deliverables": "A logo in SVG and PNG, three revisions.",
+        "agreed_at": f"2026-11-25T{hour:02d}:00:00Z",
+    }
+
+
+def sequence(n: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
+    """One order's events, in the order the marketplace sends them (a few arrive out of order)."""
+    order_id = f"bench-{n}"
+    events: list[tuple[str, dict[str, Any]]] = [("order.agreed", terms(n))]
+    if rng.random() < 0.2:
+        events.append(("order.updated", terms(n, hour=11, amount="150.00")))
+    if rng.random() < 0.1:
+        events.append(("order.cancelled", {"order_id": order_id, "reason": "changed plans"}))
+    else:
+        if rng.random() < 0.6:
+            events.append(("order.delivered", {"order_id": order_id, "delivered_at": "2026-11-27T10:00:00Z"}))
+            if rng.random() < 0.7:
+                events.append(("order.completed", {"order_id": order_id, "completed_at": "2026-11-28T10:00:00Z"}))
+    if rng.random() < 0.02:
+        events.append(("order.teleported", {"order_id": order_id}))
+    if len(events) > 1 and rng.random() < 0.05:  # a fact before its agreement
+        events[0], events[1] = events[1], events[0]
+    return events
+
+
+def rows(orders: int, seed: int) -> list[dict[str, Any]]:
+    """The stored rows of every order's events, interleaved as a day of traffic would be."""
+    rng = random.Random(seed)
+    per_order = [sequence(n, rng) for n in range(orders)]
+    stored: list[dict[str, Any]] = []
+    cursors = [0] * orders
+    live = list(range(orders))
+    while live:
+        n = rng.choice(live)
+        kind, data = per_order[n][cursors[n]]
+        cursors[n] += 1
+        if cursors[n] == len(per_order[n]):
+            live.remove(n)
+        body = {"type": kind, "timestamp": "2026-11-25T10:00:00Z", "data": data}
+        stored.append(
+            {
+                "webhook_id": f"msg-{len(stored)}",
+                "type": kind,
+                "order_id": data["order_id"],
+                "body": json.dumps(body, separators=(",", ":")),
+                "received_at": utcnow(),
+                "status": EventStatus.PENDING.value,
+                "attempts": 0,
+            }
+        )
+    return stored
+
+
+async def insert(engine: Any, table: Any, batch: list[dict[str, Any]], size: int = 500) -> float:
+    started = time.perf_counter()
+    for i in range(0, len(batch), size):
+        async with engine.begin() as connection:
+            await connection.execute(table.insert(), batch[i : i + size])
+    return time.perf_counter() - started
+
+
+async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, float]:
+    engine = create_engine(url)
+    await upgrade(engine)
+    table = WebhookEvent.__table__  # type: ignore[attr-defined]
+    stored = rows(orders, seed)
+    async with engine.begin() as connection:  # the baseline writes into a scratch twin of the table
+        await connection.execute(text("DROP TABLE IF EXISTS bench_baseline"))
+        await connection.execute(text("CREATE TABLE bench_baseline AS SELECT * FROM webhook_events WHERE 1 = 0"))
+    scratch = type("Scratch", (), {})
+    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
+
+    baseline_table = Table(
+        "bench_baseline", MetaData(), Column("webhook_id", String), Column("type", String),
+        Column("order_id", String), Column("body", Text), Column("received_at", DateTime(timezone=True)),
+        Column("status", String), Column("attempts", Integer),
+    )  # fmt: skip
+    del scratch
+    baseline_seconds = await insert(engine, baseline_table, stored)
+    await insert(engine, table, stored)
+    await engine.dispose()
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        marketplace_webhook_secrets=SECRET,  # type: ignore[arg-type]
+        webhook_port=0,
+        data_dir=tempfile.mkdtemp(),
+    )
+    runtimes = [Runtime(settings) for _ in range(workers)]
+
+    async def drain(runtime: Runtime) -> None:
+        while await runtime.processor.process_due():
+            pass
+
+    statements = 0
+
+    def count(*_args: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    from sqlalchemy import event as sa_event
+
+    for runtime in runtimes:
+        sa_event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
+    started = time.perf_counter()
+    for _ in range(3):  # waiting facts are released after their agreement: a pass or two more
+        await asyncio.gather(*(drain(runtime) for runtime in runtimes))
+    seconds = time.perf_counter() - started
+    async with create_sessionmaker(runtimes[0].engine)() as session:
+        statuses = dict(
+            (await session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status))).all()
+        )  # type: ignore[arg-type]
+        made = await session.scalar(select(func.count()).select_from(Order))
+        await session.execute(text("DROP TABLE IF EXISTS bench_baseline"))
+        await session.commit()
+    for runtime in runtimes:
+        await runtime.engine.dispose()
+    agreed = len({r["order_id"] for r in stored})
+    left = len(stored) - statuses.get("processed", 0) - statuses.get("ignored", 0)
+    return {
+        "events": len(stored),
+        "baseline": len(stored) / baseline_seconds,
+        "rate": len(stored) / seconds,
+        "seconds": seconds,
+        "left": left,
+        "orders_ok": float(made == agreed),
+        "statements": statements / len(stored),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        result = asyncio.run(measure(url, args.orders, args.workers, args.seed))
+    backend = "postgresql" if url.startswith("postgresql") else "sqlite"
+    target = TARGETS[backend]
+    print(f"{backend}, {args.workers} worker(s), {int(result['events'])} stored events of {args.orders} orders")
+    print(f"  baseline (plain batched INSERT): {result['baseline']:9.0f} rows/s")
+    print(
+        f"  processing from cold:            {result['rate']:9.0f} events/s  ({result['seconds']:.1f} s; "
+        f"{result['rate'] / result['baseline']:.2f} of the baseline; target >= {target:.0f})"
+    )
+    print(f"  statements sent per event:       {result['statements']:9.1f}")
+    ok = result["left"] == 0 and result["orders_ok"] == 1.0
+    print(f"  check: {'ok' if ok else 'FAILED'} ({int(result['left'])} events not processed)")
+
+
+if __name__ == "__main__":
+    main()
