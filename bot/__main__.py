@@ -38,6 +38,10 @@ console = Console()
 T = TypeVar("T")
 
 TRIGGER_TYPES = ("order.agreed", "order.updated", "order.delivered", "order.completed", "order.cancelled")
+RECEIVE_ONLY_NOTICE = (
+    "receive-only: serving the webhook server alone and processing nothing; events are stored for the "
+    "process that works them (and runs the bot)"
+)
 WEBHOOK_ONLY_NOTICE = (
     "no DISCORD_TOKEN set: running the webhook server alone; agreed orders are accepted and stored, "
     "and tickets are opened once a bot is connected"
@@ -104,26 +108,31 @@ def cli() -> None:
 
 
 @cli.command()
-def run() -> None:
+@click.option(
+    "--receive-only",
+    is_flag=True,
+    help="Serve the webhooks and process nothing: another process (on PostgreSQL) works the stored events.",
+)
+def run(receive_only: bool) -> None:
     """Migrate, start the webhook server and, with DISCORD_TOKEN, the bot."""
     settings = settings_or_exit()
     with database_errors():
         try:
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, receive_only=receive_only))
         except discord.LoginFailure:
             fail("DISCORD_TOKEN was rejected by Discord", code=2)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, receive_only: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    if settings.discord_token is None:
+    if settings.discord_token is None or receive_only:
         runtime = Runtime(settings)
-        await runtime.start()
+        await runtime.start(process=not receive_only)
         _settle()
-        log.warning(WEBHOOK_ONLY_NOTICE)
+        log.warning(RECEIVE_ONLY_NOTICE if receive_only else WEBHOOK_ONLY_NOTICE)
         try:
             await stop.wait()
         finally:

@@ -16,6 +16,8 @@ from sqlalchemy import text
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
+from bot.db.repos import events as event_repo
+from bot.db.types import utcnow
 from bot.services.effects import EffectWorker
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.service import EscrowService
@@ -29,10 +31,13 @@ from bot.services.tickets.service import TicketService
 from bot.settings import Settings
 from webhooks import create_app
 from webhooks.callbacks import AiohttpPoster, callback_worker
+from webhooks.keys import Backlog
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 10.0
+# An event stored this long ago and still not processed: processing stalls (no worker, or a stuck one).
+PROCESSING_STALL_SECONDS = 120.0
 
 
 def freeze_heap() -> int:
@@ -71,22 +76,26 @@ class Runtime:
         self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         self._discord_status = discord_status
+        self.processing = True  # this process works the stored events (False: `--receive-only`)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._started = False
 
-    async def start(self, *, serve_webhooks: bool = True) -> None:
-        """Migrate and start the workers (and the webhook server); a second call does nothing."""
+    async def start(self, *, serve_webhooks: bool = True, process: bool = True) -> None:
+        """Migrate and start the workers (and the webhook server); a second call does nothing. Without
+        `process` (`guarantor run --receive-only`) only the webhook server and its writer run."""
         if self._started:
             return
         self._started = True
+        self.processing = process
         await upgrade(self.engine)
         self.intake.start()
-        await self.tickets.resume()
-        self.processor.start()
-        self.effects.start()
-        if self.callbacks is not None:
-            self.callbacks.start()
+        if process:
+            await self.tickets.resume()
+            self.processor.start()
+            self.effects.start()
+            if self.callbacks is not None:
+                self.callbacks.start()
         if serve_webhooks:
             await self._start_webhooks()
 
@@ -138,3 +147,10 @@ class Runtime:
 
     def discord_status(self) -> str:
         return self._discord_status()
+
+    async def backlog(self) -> Backlog:
+        """Stored events not processed yet: how many, how old the oldest is, and whether processing stalls."""
+        async with self.sessions() as session:
+            count, oldest = await event_repo.backlog(session=session)
+        age = max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+        return Backlog(count, age, stalled=age > PROCESSING_STALL_SECONDS)

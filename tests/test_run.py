@@ -20,7 +20,13 @@ async def test_webhook_only_mode_serves_says_so_once_and_stops_cleanly_on_sigter
         async with aiohttp.ClientSession() as http:
             await wait_healthy(http, base, server)
             async with http.get(f"{base}/healthz") as response:
-                assert await response.json() == {"status": "ok", "database": "ok", "discord": "disabled"}
+                assert await response.json() == {
+                    "status": "ok",
+                    "database": "ok",
+                    "discord": "disabled",
+                    "backlog": {"events": 0, "oldest_seconds": 0.0},
+                    "processing": "ok",
+                }
             body = dumps(agreed("ord_run"))
             async with http.post(f"{base}/webhooks/marketplace", data=body, headers=signed_headers(body)) as response:
                 assert response.status == 202

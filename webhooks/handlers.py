@@ -80,13 +80,20 @@ async def marketplace(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while events are taken in (`degraded` when processing stalls behind them); 503 when they cannot be."""
     health = request.app[HEALTH]
     database = await health.database_ok()
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if database else "degraded",
         "database": "ok" if database else "unavailable",
         "discord": health.discord_status(),
     }
+    if database:
+        backlog = await health.backlog()
+        body["backlog"] = {"events": backlog.events, "oldest_seconds": round(backlog.oldest_seconds, 1)}
+        body["processing"] = "stalled" if backlog.stalled else "ok"
+        if backlog.stalled:
+            body["status"] = "degraded"
     return web.json_response(body, status=200 if database else 503)
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.db.models import WebhookEvent
+from bot.db.types import utcnow
 from bot.runtime import Runtime
 from bot.services.events.contract import MAX_BODY_BYTES
 from bot.services.events.intake import EventIntake
@@ -133,6 +136,24 @@ async def test_healthz_ok(client: Client) -> None:
     answer = await response.json()
     assert answer["database"] == "ok"
     assert answer["discord"] == "disabled"
+    assert answer["backlog"] == {"events": 0, "oldest_seconds": 0.0} and answer["processing"] == "ok"
+
+
+async def test_healthz_shows_the_backlog_and_turns_degraded_when_processing_stalls(
+    client: Client, runtime: Runtime
+) -> None:
+    await runtime.processor.close()  # nobody works the events
+    for _ in range(3):
+        assert (await _post_valid(client)).status == 202
+    answer = await (await client.get("/healthz")).json()
+    assert answer["backlog"]["events"] == 3 and answer["status"] == "ok"
+    async with runtime.sessions.begin() as session:  # as if they had waited three minutes
+        await session.execute(update(WebhookEvent).values(received_at=utcnow() - timedelta(minutes=3)))
+    response = await client.get("/healthz")
+    answer = await response.json()
+    assert response.status == 200  # events are still taken in: receivers stay in rotation
+    assert answer["status"] == "degraded" and answer["processing"] == "stalled"
+    assert answer["backlog"]["events"] == 3 and answer["backlog"]["oldest_seconds"] >= 180
 
 
 async def test_healthz_503_when_database_unavailable(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -124,3 +124,12 @@ async def retry_failed(*, session: AsyncSession, webhook_ids: Sequence[str] | No
     if webhook_ids is not None:
         statement = statement.where(col(WebhookEvent.webhook_id).in_(webhook_ids))
     return [str(row[0]) for row in (await session.execute(statement)).all()]
+
+
+async def backlog(*, session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many stored events wait to be processed, and when the oldest of them arrived."""
+    query = select(func.count(), func.min(col(WebhookEvent.received_at))).where(
+        col(WebhookEvent.status) == EventStatus.PENDING
+    )
+    count, oldest = (await session.execute(query)).one()
+    return int(count or 0), oldest
