@@ -30,7 +30,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_server(database_url: str, port: int, workdir: Path, *args: str) -> subprocess.Popen[bytes]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -45,7 +45,11 @@ def start_server(database_url: str, port: int, workdir: Path) -> subprocess.Pope
         "PYTHONPATH": str(ROOT),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"], cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "bot", "run", *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
