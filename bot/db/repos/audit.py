@@ -28,10 +28,17 @@ async def claim_head(*, session: AsyncSession) -> AuditHead:
 
     The head is written first, so its row lock (PostgreSQL) or the database's write lock (SQLite)
     is held from here to the commit: appends are strictly one after another."""
-    await _ensure_head(session)
-    claim = update(AuditHead).where(col(AuditHead.id) == 1).values(seq=col(AuditHead.seq) + 1)
-    await session.execute(claim.execution_options(synchronize_session=False))
-    claimed = await head(session=session)
+    claim = (
+        update(AuditHead)
+        .where(col(AuditHead.id) == 1)
+        .values(seq=col(AuditHead.seq) + 1)
+        .returning(AuditHead)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    claimed = (await session.scalars(claim)).first()
+    if claimed is None:  # a wipe removed the head row: an empty chain again
+        await _ensure_head(session)
+        claimed = (await session.scalars(claim)).first()
     assert claimed is not None
     return claimed
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.models import Escrow
 from bot.db.repos import audit as audit_repo
 from bot.db.repos import escrow as escrow_repo
 from bot.services import outbox
@@ -31,6 +32,7 @@ _FLAGS = {
     ("order.completed", State.AWAITING_FUNDING): "The marketplace reports the order completed, but it is not funded.",
     ("order.completed", State.DISPUTED): "The buyer accepted the order on the marketplace during the dispute.",
 }
+_MOVES_ESCROW = frozenset({"order.delivered", "order.completed", "order.cancelled"})
 _CANCEL_FLAG = "The order was cancelled on the marketplace after funding: an officer must decide (refund?)."
 _TERMS_FLAG = "New terms arrived after funding. They are recorded, not applied: the funded terms stand."
 
@@ -56,6 +58,8 @@ class MarketplaceEscrow:
         self, session: AsyncSession, *, order_id: str, event_type: str, webhook_id: str, terms_locked: bool
     ) -> list[Change]:
         """Apply what this event means for the escrow; returns the changes to announce after the commit."""
+        if event_type not in _MOVES_ESCROW and not terms_locked:
+            return []  # agreed or current terms, an unknown type: nothing for the escrow (no reads either)
         escrow = await escrow_repo.get(session=session, order_id=order_id, fresh=True)
         if escrow is None:
             return []
@@ -63,7 +67,7 @@ class MarketplaceEscrow:
         if await audit_repo.event_recorded(session=session, order_id=order_id, source_event_id=webhook_id):
             return []  # a replay: this event already did what it does
         if terms_locked:
-            return [await self._flag(session, order_id, state, _TERMS_FLAG, webhook_id)]
+            return [await self._flag(session, escrow, _TERMS_FLAG, webhook_id)]
         plan: list[Action] = []
         if event_type == "order.delivered":
             plan = [Action.DELIVER]
@@ -76,9 +80,9 @@ class MarketplaceEscrow:
         if plan and rule_for(plan[0], state) is not None:
             return [await self._apply(session, order_id, action, webhook_id) for action in plan]
         if event_type == "order.cancelled" and not state.terminal:
-            return [await self._flag(session, order_id, state, _CANCEL_FLAG, webhook_id)]
+            return [await self._flag(session, escrow, _CANCEL_FLAG, webhook_id)]
         if (text := _FLAGS.get((event_type, state))) is not None:
-            return [await self._flag(session, order_id, state, text, webhook_id)]
+            return [await self._flag(session, escrow, text, webhook_id)]
         return []
 
     async def _apply(self, session: AsyncSession, order_id: str, action: Action, event_id: str) -> Change:
@@ -87,15 +91,15 @@ class MarketplaceEscrow:
         )
 
     @staticmethod
-    async def _flag(session: AsyncSession, order_id: str, state: State, text: str, event_id: str) -> Change:
+    async def _flag(session: AsyncSession, escrow: Escrow, text: str, event_id: str) -> Change:
+        """Record what officers must look at (a flag changes neither the state nor the version)."""
+        order_id, state = escrow.order_id, State(escrow.state)
         await escrow_repo.set_flag(session=session, order_id=order_id, flag=text)
         record = audit.Record(order_id, Action.FLAG, MARKETPLACE, Role.MARKETPLACE, state, state, text, event_id)
         entry = await audit.append(session=session, record=record)
-        escrow = await escrow_repo.get(session=session, order_id=order_id, fresh=True)
-        version = escrow.version if escrow is not None else 0
         change = Change(
-            order_id, Action.FLAG, MARKETPLACE, Role.MARKETPLACE, state, state, version, text, event_id, entry.seq,
-            approved=escrow is not None and escrow.approved_at is not None, ticket=await ticket_view(session, order_id),
+            order_id, Action.FLAG, MARKETPLACE, Role.MARKETPLACE, state, state, escrow.version, text, event_id,
+            entry.seq, approved=escrow.approved_at is not None, ticket=await ticket_view(session, order_id),
         )  # fmt: skip
         await outbox.write(session, announcements.plan(change))
         return change

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 5.0
 BATCH = 64
+BUSY_BATCH = 4  # events a transaction while webhooks are arriving
 # While webhooks are arriving, acknowledging them comes first: processing waits for a quiet
 # moment, but never longer than this per event, so it always makes progress. (On SQLite an
 # event's transaction holds the only write lock while its statements wait their turn on the
@@ -76,6 +77,8 @@ class EventProcessor(PollingWorker):
         fails alone and is retried later); returns how many were handled."""
         await self._release_stranded(limit)
         await self._wait_for_quiet()
+        if self._busy():  # webhooks arriving: short transactions, so their writer never waits long for the lock
+            limit = min(limit, BUSY_BATCH)
         failed: list[tuple[int, Exception]] = []
         applied: list[AppliedEvent] = []
         async with self._sessions.begin() as session:
