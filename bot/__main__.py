@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from bot.db.event_store import UnsupportedDatabase
 from bot.logs import configure_logging
-from bot.runtime import Runtime, freeze_heap
+from bot.runtime import PortUnavailable, Runtime, freeze_heap
 from bot.settings import ConfigError, Settings, load_settings
 from cogs.client import GuarantorBot, create_bot
 
@@ -75,6 +75,8 @@ def database_errors() -> Iterator[None]:
         fail(f"cannot reach the database: {exc}")
     except UnsupportedDatabase as exc:
         fail(str(exc))
+    except PortUnavailable as exc:
+        fail(str(exc), code=2)
 
 
 def run_with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:

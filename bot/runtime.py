@@ -18,6 +18,7 @@ from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
 from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
+from bot.metrics import Metrics, MetricsServer
 from bot.services.effects import EffectWorker
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.service import EscrowService
@@ -54,6 +55,13 @@ def freeze_heap() -> int:
     return gc.get_freeze_count()
 
 
+class PortUnavailable(RuntimeError):
+    """A port from the settings cannot be listened on (taken, or not this machine's address)."""
+
+    def __init__(self, key: str, host: str, port: int, cause: OSError) -> None:
+        super().__init__(f"{key} {port} on {host} cannot be listened on: {cause.strerror or cause}")
+
+
 class Runtime:
     """Builds the services in the order data flows through them: webhook → intake → processor →
     order book → tickets and escrow → effects (Discord, callbacks)."""
@@ -70,13 +78,20 @@ class Runtime:
         )
         self.callback_poster = AiohttpPoster()
         self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
-        self.effects = EffectWorker(self.sessions, self.tickets.channels, callbacks=self.callbacks)
+        self.metrics = Metrics()
+        self.effects = EffectWorker(
+            self.sessions,
+            self.tickets.channels,
+            callbacks=self.callbacks,
+            on_failure=self.metrics.observe_discord_error,
+        )
         self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects)
         self.orders = OrderBook(MarketplaceEscrow(self.escrow))
         self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         self._discord_status = discord_status
         self.processing = True  # this process works the stored events (False: `--receive-only`)
+        self._metrics_server: MetricsServer | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._started = False
@@ -98,13 +113,26 @@ class Runtime:
                 self.callbacks.start()
         if serve_webhooks:
             await self._start_webhooks()
+            if self.settings.metrics_port is not None:
+                self._metrics_server = MetricsServer(
+                    self.metrics, self.sessions, self.settings.metrics_host, self.settings.metrics_port
+                )
+                try:
+                    await self._metrics_server.start()
+                except OSError as exc:
+                    raise PortUnavailable(
+                        "METRICS_PORT", self.settings.metrics_host, self.settings.metrics_port, exc
+                    ) from exc
 
     async def _start_webhooks(self) -> None:
-        app = create_app(intake=self.intake, verifier=self.verifier, health=self)
+        app = create_app(intake=self.intake, verifier=self.verifier, health=self, metrics=self.metrics)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.settings.webhook_host, self.settings.webhook_port)
-        await self._site.start()
+        try:
+            await self._site.start()
+        except OSError as exc:
+            raise PortUnavailable("WEBHOOK_PORT", self.settings.webhook_host, self.settings.webhook_port, exc) from exc
         log.info("webhook server listening on http://%s:%d", self.settings.webhook_host, self.webhook_port)
 
     @property
@@ -119,6 +147,9 @@ class Runtime:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._metrics_server is not None:
+            await self._metrics_server.close()
+            self._metrics_server = None
         await self.intake.close()
         await self.processor.close()
         await self.effects.close()

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     approval_reminder_hours: int = Field(default=48, ge=1)
     dispute_escalation_hours: int = Field(default=72, ge=1)
     data_dir: str = "data"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=9108, ge=0, le=65535)  # None (empty): no /metrics
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -127,6 +129,11 @@ class Settings(BaseSettings):
         if action not in {"delete", "lock"}:
             raise ValueError("use delete (the channel goes once its transcript is saved) or lock (kept read-only)")
         return action
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_off(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_format")
     @classmethod

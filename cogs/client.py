@@ -9,6 +9,7 @@ from discord.ext import commands
 
 from bot.runtime import Runtime, freeze_heap
 from bot.settings import Settings
+from cogs import acks
 from cogs.tree import GuarantorTree
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class GuarantorBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.runtime.start(serve_webhooks=self.serve_webhooks)
+        acks.watch(self.runtime.metrics.interaction_ack.observe)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         for guild_id in self.settings.discord_guild_ids:
@@ -50,6 +52,7 @@ class GuarantorBot(commands.Bot):
         try:
             await super().close()
         finally:
+            acks.watch(None)
             await self.runtime.close()
 
     def discord_status(self) -> str:

@@ -55,6 +55,10 @@ def describe(error: app_commands.AppCommandError) -> str | None:
 
 class GuarantorTree(app_commands.CommandTree[discord.Client]):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        runtime = getattr(interaction.client, "runtime", None)
+        if isinstance(original, discord.HTTPException) and runtime is not None:
+            runtime.metrics.observe_discord_error(original)
         text = describe(error)
         if text is None:
             command = interaction.command.qualified_name if interaction.command else "?"

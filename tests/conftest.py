@@ -122,5 +122,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         marketplace_webhook_secrets=TEST_SECRET,
         webhook_port=0,
+        metrics_port=None,
         data_dir=str(tmp_path / "data"),
     )

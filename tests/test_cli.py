@@ -151,3 +151,16 @@ def test_run_on_an_sqlite_too_old_says_so_in_one_line(database_url, tmp_path, mo
     assert result.exit_code == 1
     assert "guarantor: SQLite 3.31.1 is too old to store webhook events" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_taken_metrics_port_stops_start_up_with_one_line(database_url, tmp_path, monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke(["run"], database_url, tmp_path, monkeypatch, WEBHOOK_PORT="0", METRICS_PORT=str(port))
+    assert result.exit_code == 2, result.output
+    assert f"METRICS_PORT {port} on 127.0.0.1 cannot be listened on" in result.output
+    assert "Traceback" not in result.output

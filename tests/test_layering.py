@@ -13,7 +13,7 @@ from pathlib import Path
 import bot.services
 
 ROOT = Path(__file__).parents[1]
-ADAPTERS = ("discord", "aiohttp", "cogs", "webhooks", "bot.runtime", "bot.__main__")
+ADAPTERS = ("discord", "aiohttp", "prometheus_client", "cogs", "webhooks", "bot.runtime", "bot.__main__", "bot.metrics")
 
 
 def service_modules() -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -96,6 +96,7 @@ class EffectWorker(PollingWorker):
         tickets: TicketEffects,
         *,
         callbacks: CallbackWorker | None = None,
+        on_failure: Callable[[BaseException], None] = lambda _exc: None,
         poll_seconds: float = POLL_SECONDS,
         concurrency: int = CONCURRENCY,
     ) -> None:
@@ -103,6 +104,7 @@ class EffectWorker(PollingWorker):
         self._sessions = sessions
         self._tickets = tickets
         self._callbacks = callbacks
+        self._on_failure = on_failure  # metrics: the Discord errors behind retried effects
         self._discord: DiscordSide | None = None
         self._concurrency = concurrency
         self._running: set[asyncio.Task[None]] = set()
@@ -210,6 +212,7 @@ class EffectWorker(PollingWorker):
             await self._finish(effect, EffectStatus.DROPPED, str(exc))
             return True
         except Exception as exc:
+            self._on_failure(exc.__cause__ or exc)
             await self._retry(effect, exc)
             return False
         if finished:

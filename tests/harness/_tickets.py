@@ -72,7 +72,7 @@ class Marketplace:
     async def _client_for(self, runtime: Any) -> TestClient[Any, Any]:
         if self._client is None or self._runtime is not runtime:  # a restarted bot has a new runtime
             await self.close()
-            app = create_app(intake=runtime.intake, verifier=runtime.verifier, health=runtime)
+            app = create_app(intake=runtime.intake, verifier=runtime.verifier, health=runtime, metrics=runtime.metrics)
             self._client, self._runtime = TestClient(TestServer(app)), runtime
             await self._client.start_server()
         return self._client

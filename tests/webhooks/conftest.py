@@ -44,7 +44,7 @@ async def intake(engine: AsyncEngine) -> AsyncIterator[EventIntake]:
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, intake: EventIntake, runtime: Runtime) -> TestClient[Any, Any]:
     verifier = SignatureVerifier([TEST_SECRET, ROTATED_SECRET])
-    return await aiohttp_client(create_app(intake=intake, verifier=verifier, health=runtime))
+    return await aiohttp_client(create_app(intake=intake, verifier=verifier, health=runtime, metrics=runtime.metrics))
 
 
 @pytest.fixture

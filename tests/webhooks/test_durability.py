@@ -41,6 +41,7 @@ def start_server(database_url: str, port: int, workdir: Path, *args: str) -> sub
         "DATABASE_URL": database_url,
         "WEBHOOK_HOST": "127.0.0.1",
         "WEBHOOK_PORT": str(port),
+        "METRICS_PORT": "",
         "DATA_DIR": str(workdir / "data"),
         "PYTHONPATH": str(ROOT),
     }
