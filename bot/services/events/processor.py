@@ -73,17 +73,32 @@ class EventProcessor(PollingWorker):
         self._effects = effects
 
     async def process_due(self, limit: int = BATCH) -> int:
-        """Process up to `limit` due events in ONE transaction, each in a savepoint of its own (one bad event
-        fails alone and is retried later); returns how many were handled."""
+        """Process up to `limit` due events in ONE transaction; returns how many were handled.
+
+        Optimistic: the batch is applied as a whole. If any event fails, the whole transaction is rolled back
+        and the batch is applied again, each event in a savepoint of its own, so the bad one fails alone and
+        is retried later while the others are processed."""
         await self._release_stranded(limit)
         await self._wait_for_quiet()
         if self._busy():  # webhooks arriving: short transactions, so their writer never waits long for the lock
             limit = min(limit, BUSY_BATCH)
+        try:
+            handled, applied = await self._batch(limit, one_by_one=False)
+        except Exception:
+            log.info("a batch of events failed as a whole; applying it again one event at a time")
+            handled, applied = await self._batch(limit, one_by_one=True)
+        await self._wake_workers(applied)
+        return handled
+
+    async def _batch(self, limit: int, *, one_by_one: bool) -> tuple[int, list[AppliedEvent]]:
         failed: list[tuple[int, Exception]] = []
         applied: list[AppliedEvent] = []
         async with self._sessions.begin() as session:
             batch = await event_repo.claim_batch(session=session, now=utcnow(), limit=limit)
             for stored in batch:
+                if not one_by_one:
+                    applied.append(await self._apply(session, stored))
+                    continue
                 event_id = int(stored.id or 0)
                 try:
                     async with session.begin_nested():
@@ -93,8 +108,7 @@ class EventProcessor(PollingWorker):
                     failed.append((event_id, exc))
         for event_id, error in failed:
             await self._record_failure(event_id, error)
-        await self._wake_workers(applied)
-        return len(batch)
+        return len(batch), applied
 
     async def _release_stranded(self, limit: int) -> None:
         # A fact can be marked waiting by one worker while another commits its order's agreement
