@@ -70,16 +70,6 @@ async def claim_batch(*, session: AsyncSession, now: datetime, limit: int) -> Se
     return (await session.scalars(query.with_for_update(skip_locked=True))).all()
 
 
-async def release_waiting(*, session: AsyncSession, order_id: str) -> int:
-    """Events that waited for this order's agreement become due again."""
-    result = await session.execute(
-        update(WebhookEvent)
-        .where(col(WebhookEvent.order_id) == order_id, col(WebhookEvent.status) == EventStatus.WAITING)
-        .values(status=EventStatus.PENDING.value, next_attempt_at=None)
-    )
-    return rowcount(result)
-
-
 async def stranded_ids(*, session: AsyncSession, limit: int) -> Sequence[int]:
     """Waiting events whose order exists after all: its agreement committed while they were being marked waiting."""
     query = (

@@ -22,7 +22,6 @@ from typing import TypedDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Order, OrderTerms
-from bot.db.repos import events as event_repo
 from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
 from bot.services.escrow.marketplace import MarketplaceEscrow
@@ -129,7 +128,6 @@ class OrderBook:
             session.add(order)
             session.add(OrderTerms(order_id=order.id, event_id=webhook_id, event_type=event.type, **values))
             await session.flush()
-            await event_repo.release_waiting(session=session, order_id=order.id)
             return Outcome.CREATED, order
         if await order_repo.terms_for_event(session=session, order_id=order.id, event_id=webhook_id):
             return Outcome.ALREADY_APPLIED, order

@@ -111,8 +111,10 @@ class EventProcessor(PollingWorker):
         return len(batch), applied
 
     async def _release_stranded(self, limit: int) -> None:
-        # A fact can be marked waiting by one worker while another commits its order's agreement
-        # (neither sees the other's write): such events are found here and become due again.
+        # Facts that waited for their order's agreement become due once it is there: released here, at the
+        # start of every pass (an agreement does not release them itself: one statement fewer for each new
+        # order, and also right when the fact was marked waiting by one worker while another committed the
+        # agreement, neither seeing the other's write).
         async with self._sessions() as session:
             stranded = await event_repo.stranded_ids(session=session, limit=limit)
         if stranded:
