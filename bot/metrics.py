@@ -55,10 +55,7 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         s = self.snapshot
-        events = GaugeMetricFamily("guarantor_events", "Stored marketplace events by status.", labels=["status"])
-        for status, count in sorted(s.events.items()):
-            events.add_metric([status], count)
-        yield events
+        yield _by("gauge", "guarantor_events", "Stored marketplace events by status.", "status", s.events)
         processed = CounterMetricFamily("guarantor_events_processed", "Stored events processed (rate = events/s).")
         processed.add_metric([], s.events.get("processed", 0) + s.events.get("ignored", 0))
         yield processed
@@ -67,36 +64,30 @@ class DatabaseCollector(Collector):
             "How long the oldest stored event not processed yet has waited.",
             value=s.oldest_unprocessed_seconds,
         )
-        tickets = GaugeMetricFamily("guarantor_tickets", "Tickets by state.", labels=["state"])
-        for state, count in sorted(s.tickets.items()):
-            tickets.add_metric([state], count)
-        yield tickets
-        transitions = CounterMetricFamily(
-            "guarantor_escrow_transitions", "Escrow actions recorded in the audit chain, by action.", labels=["action"]
+        yield _by("gauge", "guarantor_tickets", "Tickets by state.", "state", s.tickets)
+        yield _by(
+            "counter", "guarantor_escrow_transitions", "Escrow actions recorded in the audit chain, by action.",
+            "action", s.transitions,
+        )  # fmt: skip
+        # `failing`: pending, and their last attempt failed
+        callbacks = {"pending": s.callbacks_pending, "failing": s.callbacks_failing}
+        yield _by("gauge", "guarantor_callbacks", "Callbacks to the marketplace not delivered yet.", "state", callbacks)
+        yield _by(
+            "gauge", "guarantor_discord_effects", "Discord effects in the outbox, by status.", "status", s.effects
         )
-        for action, count in sorted(s.transitions.items()):
-            transitions.add_metric([action], count)
-        yield transitions
-        callbacks = GaugeMetricFamily(
-            "guarantor_callbacks", "Callbacks to the marketplace not delivered yet.", labels=["state"]
-        )
-        callbacks.add_metric(["pending"], s.callbacks_pending)
-        callbacks.add_metric(["failing"], s.callbacks_failing)  # pending, and their last attempt failed
-        yield callbacks
-        effects = GaugeMetricFamily(
-            "guarantor_discord_effects", "Discord effects in the outbox, by status.", labels=["status"]
-        )
-        for status, count in sorted(s.effects.items()):
-            effects.add_metric([status], count)
-        yield effects
-        timers = CounterMetricFamily("guarantor_timers_fired", "Timers that fired, by kind.", labels=["kind"])
-        for kind, count in sorted(s.timers_fired.items()):
-            timers.add_metric([kind], count)
-        yield timers
+        yield _by("counter", "guarantor_timers_fired", "Timers that fired, by kind.", "kind", s.timers_fired)
 
     async def refresh(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         async with sessions() as session:
             self.snapshot = Snapshot(time.monotonic(), **(await stats_repo.read(session=session)))
+
+
+def _by(kind: str, name: str, documentation: str, label: str, counts: dict[str, int]) -> Metric:
+    """One family of `counts` by `label` (sorted, so scrapes read the same)."""
+    family = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, documentation, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
 
 
 class Metrics:
