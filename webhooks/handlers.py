@@ -89,11 +89,16 @@ async def healthz(request: web.Request) -> web.Response:
         "discord": health.discord_status(),
     }
     if database:
-        backlog = await health.backlog()
-        body["backlog"] = {"events": backlog.events, "oldest_seconds": round(backlog.oldest_seconds, 1)}
-        body["processing"] = "stalled" if backlog.stalled else "ok"
-        if backlog.stalled:
-            body["status"] = "degraded"
+        try:
+            backlog = await health.backlog()
+        except Exception as exc:  # never a 500: the answer says what it could not find out
+            log.warning("health check: the processing backlog could not be read: %s", type(exc).__name__)
+            body |= {"status": "degraded", "backlog": None, "processing": "unknown"}
+        else:
+            body["backlog"] = {"events": backlog.events, "oldest_seconds": round(backlog.oldest_seconds, 1)}
+            body["processing"] = "stalled" if backlog.stalled else "ok"
+            if backlog.stalled:
+                body["status"] = "degraded"
     return web.json_response(body, status=200 if database else 503)
 
 

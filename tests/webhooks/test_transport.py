@@ -175,3 +175,31 @@ async def test_openapi_document_is_served(client: Client) -> None:
     document = json.loads(await response.read())
     assert document == json.loads(OPENAPI.read_text())
     assert "/webhooks/marketplace" in document["paths"]
+
+
+class _BacklogUnreadable:
+    async def database_ok(self) -> bool:
+        return True
+
+    def discord_status(self) -> str:
+        return "disabled"
+
+    async def backlog(self) -> object:
+        raise ConnectionResetError("terminated")
+
+
+async def test_healthz_never_answers_500_when_the_backlog_cannot_be_read(
+    aiohttp_client: ClientFactory, intake: EventIntake
+) -> None:
+    client = await aiohttp_client(
+        create_app(intake=intake, verifier=SignatureVerifier([TEST_SECRET]), health=_BacklogUnreadable())
+    )
+    response = await client.get("/healthz")
+    assert response.status == 200
+    assert await response.json() == {
+        "status": "degraded",
+        "database": "ok",
+        "discord": "disabled",
+        "backlog": None,
+        "processing": "unknown",
+    }
