@@ -25,7 +25,7 @@ from bot.db.repos import effects as repo
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as ticket_repo
-from bot.services.errors import GuaranteeError
+from bot.services.errors import GuaranteeError, error_text
 from bot.services.escrow.announcements import Line, NextStep
 from bot.services.escrow.results import MARKETPLACE, Change
 from bot.services.guilds import chosen_officer_role, config_of
@@ -263,7 +263,7 @@ class EffectWorker(PollingWorker):
 
 async def retry_later(sessions: async_sessionmaker[AsyncSession], effect: DiscordEffect, exc: Exception) -> None:
     """Let go of an effect that failed for now: due again after a backoff on the database's clock."""
-    error = str(exc) if isinstance(exc, GuaranteeError | NotReadyError) else f"{type(exc).__name__}: {exc}"
+    error = str(exc) if isinstance(exc, GuaranteeError | NotReadyError) else error_text(exc)
     async with sessions.begin() as session:
         now = await database_now(session)
         row = await repo.get(session=session, effect_id=int(effect.id or 0))

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
+from bot.services.errors import error_text
 from bot.services.escrow.results import Change
 from bot.services.events.contract import NotJsonError, parse_event, parse_event_json
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
@@ -107,7 +108,8 @@ class EventProcessor(PollingWorker):
                     return False  # another worker has it, or it is done
                 applied = await self._apply(session, stored)
         except Exception as exc:
-            log.exception("processing event %s failed", event_id)
+            # Not the traceback: its last line is the error as raised, with whatever values it quotes.
+            log.error("processing event %s failed: %s", event_id, error_text(exc))
             await self._record_failure(event_id, exc)
             return True
         try:  # the effects are in the outboxes already: a failed wake-up only delays them until the next poll
@@ -143,7 +145,7 @@ class EventProcessor(PollingWorker):
             if stored is None:
                 return
             stored.attempts += 1
-            stored.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            stored.last_error = error_text(exc)
             if stored.attempts >= MAX_ATTEMPTS:
                 stored.status = EventStatus.FAILED
                 log.error("event %s failed %d times; left for an operator", stored.webhook_id, stored.attempts)
