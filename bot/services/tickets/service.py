@@ -62,6 +62,14 @@ class OpenResult:
     expires_at: datetime | None = None
 
 
+class CancelledOrderError(ConflictError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(
+            f"Order {order_id} was cancelled on the marketplace, so it gets no guarantee ticket. "
+            "If the deal is on again, agree it again on the marketplace."
+        )
+
+
 def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
     """Only the ticket's own freelancer, in its own server, may reopen it (else it could be taken over)."""
     if guild_id != ticket.guild_id or user_id != ticket.freelancer_id:
@@ -184,8 +192,12 @@ class TicketService:
             busy = ticket is not None and ticket.state != TicketState.ORPHANED
             return not busy and order.cancelled_at is None
 
-        # The oldest order still waiting for a ticket; if all have one, the newest (to point at it).
-        return next((row for row in mine if free(row)), mine[-1])
+        # The oldest order still waiting for a ticket; if all have one, the newest that has one (to point at it).
+        found = next((row for row in mine if free(row)), None)
+        found = found or next((row for row in reversed(mine) if row[1] is not None), mine[-1])
+        if found[1] is None and found[0].cancelled_at is not None:
+            raise CancelledOrderError(found[0].id)  # a cancelled order never gets a ticket (nor pings the officers)
+        return found
 
     async def _open_now(self, row: DiscordEffect, card: TicketCard, user_id: int, channel_id: int | None) -> OpenResult:
         """Make the channel of a ticket whose `ticket.open` effect this call holds. If Discord fails it for now,

@@ -10,6 +10,7 @@ import discord
 from bot.db.models import GuildConfig
 from tests.cogs.tickets.conftest import GOOD_EMAIL, gig, open_ticket, requests, ticket_channels, tickets
 from tests.harness import _faults as routes
+from tests.webhooks.events import agreed, event
 
 
 async def test_agreed_order_then_open_makes_one_private_channel(env, deliver, sent):
@@ -182,3 +183,25 @@ async def test_a_full_category_overflows_into_a_new_one(env, deliver):
     await open_ticket(env)
     (channel,) = ticket_channels(env)
     assert channel.category.name == "Tickets 2" and len(base.channels) == 50
+
+
+async def test_a_cancelled_order_gets_no_ticket_and_pings_nobody(env, deliver, sent):
+    await deliver()
+    await deliver(event("order.cancelled", {"order_id": "ord_1", "reason": "changed plans"}))
+    result = await open_ticket(env)
+    assert result.ephemeral and "was cancelled on the marketplace" in result.content
+    assert await tickets(env) == [] and ticket_channels(env) == []
+    assert [
+        payload for _, payload in sent if "allowed_mentions" in payload and payload["allowed_mentions"].get("roles")
+    ] == []
+
+
+async def test_a_cancelled_newer_order_of_the_same_gig_does_not_get_one_either(env, deliver):
+    # The gig's first order has its ticket; its second was cancelled: an open points at the first one.
+    await deliver()
+    await open_ticket(env)
+    await deliver(agreed("ord_2", gig_url=gig("ord_1"), agreed_at="2026-11-26T09:00:00+00:00"))
+    await deliver(event("order.cancelled", {"order_id": "ord_2"}))
+    result = await open_ticket(env)
+    assert "already has a guarantee ticket" in result.content and "ord_1" in result.content
+    assert [t.order_id for t in await tickets(env)] == ["ord_1"]
