@@ -66,6 +66,7 @@ class Runtime:
         self.callback_poster = AiohttpPoster()
         self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
         self.effects = EffectWorker(self.sessions, self.tickets.channels, callbacks=self.callbacks)
+        self.tickets.effects = self.effects
         self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects)
         self.orders = OrderBook(MarketplaceEscrow(self.escrow))
         self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())

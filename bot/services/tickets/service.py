@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +47,10 @@ from bot.services.tickets.verification import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class HeldEffects(Protocol):
+    async def run_now(self, effect_ids: Sequence[int]) -> None: ...
 
 
 class OpenStatus(StrEnum):
@@ -87,6 +93,7 @@ class TicketService:
         self._host = marketplace_host
         self._pending_hours = pending_hours
         self._opener: TicketOpener | None = None
+        self.effects: HeldEffects | None = None  # the effect worker, which does the effects a join wrote held
         # SQLite has one writer at a time. Concurrent opens queue for it here, in order, instead of
         # in SQLite's busy handler, which sleeps (up to 100 ms a try) while holding a pooled connection.
         engine = sessions.kw.get("bind")
@@ -318,6 +325,7 @@ class TicketService:
                 raise EmailMismatchError("buyer")
             ticket = await repo.for_order(session=session, order_id=order.id)
         ticket = _joinable(ticket, order.id, guild_id, user_id)
+        held: list[int] = []
         if ticket.buyer_id != user_id:
             async with self._sessions.begin() as session:
                 if not await repo.claim_buyer(
@@ -333,6 +341,12 @@ class TicketService:
                         f"You already acted as an officer on order {order.id}, so you cannot also join it as its "
                         "buyer: one person cannot hold both roles. Ask another officer or a server admin."
                     )
+                # The summary names the buyer from now on (done right after the add; by the worker after a crash).
+                refresh = outbox.Effect(
+                    order.id, Kind.REFRESH_SUMMARY, f"summary:{order.id}:join:{ticket.id}:{user_id}:{uuid.uuid4().hex}",
+                    held_until=held_until(utcnow()),
+                )  # fmt: skip
+                held = await outbox.write(session, [refresh])
         try:
             await self._require_opener().add_member(ticket, user_id)
         except GuaranteeError as exc:
@@ -342,6 +356,8 @@ class TicketService:
                 await self.channel_deleted(ticket.channel_id)
             raise
         ticket.buyer_id = user_id
+        if held and self.effects is not None:
+            await self.effects.run_now(held)
         return ticket
 
     def _require_opener(self) -> TicketOpener:
