@@ -151,3 +151,12 @@ def test_run_on_an_sqlite_too_old_says_so_in_one_line(database_url, tmp_path, mo
     assert result.exit_code == 1
     assert "guarantor: SQLite 3.31.1 is too old to store webhook events" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_token_without_official_servers_stops_run_with_one_line(database_url, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"DATABASE_URL": database_url, "MARKETPLACE_WEBHOOK_SECRETS": TEST_SECRET, "DISCORD_TOKEN": "abc.def"}
+    result = CliRunner().invoke(cli, ["run"], env=env)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("guarantor: OFFICIAL_GUILD_IDS is required when DISCORD_TOKEN is set")
