@@ -43,6 +43,7 @@ BATCH = 64
 CONCURRENCY = 8  # effects of different orders in flight at once: one slow call holds up only its own order
 CLOSE_GRACE_SECONDS = 5.0
 TICKET_KINDS = frozenset({Kind.OPEN_TICKET.value, Kind.TELL_REQUESTER.value})  # the tickets feature does these
+NO_TICKET_KINDS = TICKET_KINDS | {Kind.LOG_POST.value}  # done without a snapshot of the order's ticket
 
 
 def backoff(attempts: int) -> timedelta:
@@ -72,6 +73,23 @@ class DiscordSide(Protocol):
     async def post_line(self, snapshot: TicketSnapshot, line: Line) -> None: ...
 
     async def tell(self, snapshot: TicketSnapshot, step: NextStep) -> None: ...
+
+    async def post_log(self, notice: LogNotice) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogNotice:
+    """A notice to a server's officers in its log channel (pinging the officer role)."""
+
+    guild_id: int
+    channel_id: int
+    officer_role_id: int | None
+    text: str
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> LogNotice:
+        role = data.get("officer_role_id")
+        return cls(int(data["guild_id"]), int(data["channel_id"]), int(role) if role else None, str(data["text"]))
 
 
 class TicketEffects(Protocol):
@@ -144,7 +162,7 @@ class EffectWorker(PollingWorker):
                 async with self._sessions.begin() as session:
                     await repo.release(session=session, effect_ids=[int(row.id or 0)])
                 continue
-            if snapshot is None and row.kind not in TICKET_KINDS:
+            if snapshot is None and row.kind not in NO_TICKET_KINDS:
                 snapshot = await self.snapshot(row.order_id)
             if not await self.run_held(row, snapshot):
                 failed.add(row.kind)
@@ -229,6 +247,9 @@ class EffectWorker(PollingWorker):
         discord = self._discord
         if discord is None:
             raise NotReadyError("Discord is not attached")
+        if kind is Kind.LOG_POST:
+            await discord.post_log(LogNotice.from_payload(payload))
+            return True
         snapshot = snapshot or await self.snapshot(effect.order_id)
         if snapshot is None or snapshot.ticket.channel_id is None:
             raise ChannelGoneError(effect.order_id)
