@@ -48,6 +48,12 @@ WEBHOOK_ONLY_NOTICE = (
 )
 
 
+NO_SMTP_NOTICE = (
+    "no SMTP_URL set: emails are compared, not proven with one-time codes; anyone who knows a party's email "
+    "can pass as them, and tickets tell the officers 'email matched, not proven'"
+)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"guarantor: {message}", err=True)
     sys.exit(code)
@@ -126,6 +132,8 @@ def run(receive_only: bool) -> None:
 
 
 async def serve(settings: Settings, *, receive_only: bool = False) -> None:
+    if settings.smtp_server is None and not receive_only:
+        log.warning(NO_SMTP_NOTICE)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -9,6 +9,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 QUIET = ("alembic", "discord.client", "discord.gateway", "aiohttp.access")
+# Database drivers log every statement with its bound values (emails, event bodies) at DEBUG: never shown.
+NO_DEBUG = ("aiosqlite", "asyncpg")
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
@@ -24,3 +26,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in NO_DEBUG:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

@@ -18,6 +18,7 @@ from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
 from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
+from bot.mail import SmtpMailer
 from bot.metrics import Metrics, MetricsServer
 from bot.services.effects import EffectWorker
 from bot.services.escrow.marketplace import MarketplaceEscrow
@@ -28,6 +29,7 @@ from bot.services.events.processor import EventProcessor
 from bot.services.guilds import GuildSettings
 from bot.services.reports import OrderReports
 from bot.services.signing import SignatureVerifier
+from bot.services.tickets.proof import EmailProof
 from bot.services.tickets.service import TicketService
 from bot.settings import Settings
 from webhooks import create_app
@@ -73,9 +75,13 @@ class Runtime:
         self.verifier = SignatureVerifier(secret.get_secret_value() for secret in settings.marketplace_webhook_secrets)
         self.reports = OrderReports(self.sessions)
         self.guilds = GuildSettings(self.sessions)
+        smtp = settings.smtp_server
+        mailer = SmtpMailer(smtp, settings.smtp_from or "") if smtp is not None else None
+        self.proof = EmailProof(self.sessions, mailer)
         self.tickets = TicketService(
-            self.sessions, marketplace_host=settings.marketplace_host, pending_hours=settings.pending_request_hours
-        )
+            self.sessions, marketplace_host=settings.marketplace_host, pending_hours=settings.pending_request_hours,
+            proof=self.proof,
+        )  # fmt: skip
         self.callback_poster = AiohttpPoster()
         self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
         self.metrics = Metrics()
@@ -85,8 +91,9 @@ class Runtime:
             callbacks=self.callbacks,
             on_failure=self.metrics.observe_discord_error,
         )
+        self.tickets.effects = self.proof.effects = self.effects
         self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects)
-        self.orders = OrderBook(MarketplaceEscrow(self.escrow))
+        self.orders = OrderBook(MarketplaceEscrow(self.escrow), email_proof=self.proof.enabled)
         self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         self._discord_status = discord_status

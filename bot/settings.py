@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/guarantor.db"
@@ -54,11 +57,57 @@ def check_webhook_secret(secret: str) -> str:
     return secret
 
 
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """Where the email one-time codes are sent from (`SMTP_URL`): `smtps` is TLS from the first byte; `smtp`
+    upgrades with STARTTLS when the server offers it."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+    def __repr__(self) -> str:  # never the password
+        return f"SmtpServer({self.host}:{self.port}, tls={self.tls}, user={'set' if self.username else 'none'})"
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """`smtp://user:pass@host:587` or `smtps://user:pass@host` (default ports 587 and 465)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in {"smtp", "smtps"}:
+        raise ValueError("use smtp://user:password@host:587 or smtps://user:password@host:465")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise ValueError("the mail server's host name is missing (smtp://user:password@host:587)")
+    if parts.path not in ("", "/") or parts.query:
+        raise ValueError("nothing may follow host:port (smtp://user:password@host:587)")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return SmtpServer(
+        parts.hostname, port or (465 if scheme == "smtps" else 587), username, password, scheme == "smtps"
+    )
+
+
+def check_sender(value: str) -> str:
+    _name, address = parseaddr(value)
+    if "@" not in address or address.startswith("@") or address.endswith("@"):
+        raise ValueError("use an email address, e.g. Guarantor <guarantor@example.com>")
+    return value.strip()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     discord_token: SecretStr | None = None
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    official_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    smtp_url: SecretStr | None = None
+    smtp_from: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=0, le=65535)
@@ -84,12 +133,12 @@ class Settings(BaseSettings):
     def _empty_token_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("marketplace_callback_url", "marketplace_callback_secret", mode="before")
+    @field_validator("marketplace_callback_url", "marketplace_callback_secret", "smtp_url", "smtp_from", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("discord_guild_ids", mode="before")
+    @field_validator("discord_guild_ids", "official_guild_ids", mode="before")
     @classmethod
     def _guild_ids(cls, value: Any) -> Any:
         return _split_commas(value)
@@ -113,6 +162,30 @@ class Settings(BaseSettings):
         if value is not None:
             check_webhook_secret(value.get_secret_value())
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_smtp_url(value.get_secret_value())
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str | None) -> str | None:
+        return check_sender(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _required_together(self) -> Settings:
+        # Raised without a field: `load_settings` shows the sentence as it is, naming the key.
+        if self.discord_token is not None and not self.official_guild_ids:
+            raise ValueError(
+                "OFFICIAL_GUILD_IDS is required when DISCORD_TOKEN is set: the comma list of the marketplace's "
+                "official server ids (the bot leaves every other server)"
+            )
+        if self.smtp_url is not None and self.smtp_from is None:
+            raise ValueError("SMTP_FROM is required when SMTP_URL is set: the sender address of the one-time codes")
+        return self
 
     @field_validator("log_level")
     @classmethod
@@ -147,6 +220,16 @@ class Settings(BaseSettings):
         return (self.marketplace_base_url.host or "").lower().removeprefix("www.")
 
     @property
+    def smtp_server(self) -> SmtpServer | None:
+        """The mail server of the email one-time codes; None: emails are compared, not proven."""
+        return parse_smtp_url(self.smtp_url.get_secret_value()) if self.smtp_url is not None else None
+
+    def is_official(self, guild_id: int | None) -> bool:
+        """May guarantees run in this server? Outside a server (DMs), the commands say so themselves;
+        with no `OFFICIAL_GUILD_IDS` (no token, as in tests) every server may."""
+        return guild_id is None or not self.official_guild_ids or guild_id in self.official_guild_ids
+
+    @property
     def callbacks_enabled(self) -> bool:
         return self.marketplace_callback_url is not None and self.marketplace_callback_secret is not None
 
@@ -157,8 +240,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across keys: its sentence names them
+            raise ConfigError(message) from None
+        key = str(error["loc"][0]).upper()
         if error["type"] == "missing":
             raise ConfigError(f"{key} is required but not set") from None
-        message = str(error["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{key} is invalid: {message}") from None

@@ -10,6 +10,7 @@ from discord.ext import commands
 from bot.runtime import Runtime, freeze_heap
 from bot.settings import Settings
 from cogs import acks
+from cogs.official import install_gate, leave_if_unofficial
 from cogs.tree import GuarantorTree
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class GuarantorBot(commands.Bot):
         self.runtime = Runtime(settings, discord_status=self.discord_status)
 
     async def setup_hook(self) -> None:
+        install_gate(self, self.settings.is_official)  # before anything can be routed
         await self.runtime.start(serve_webhooks=self.serve_webhooks)
         acks.watch(self.runtime.metrics.interaction_ack.observe)
         for extension in EXTENSIONS:
@@ -43,10 +45,15 @@ class GuarantorBot(commands.Bot):
             log.info("synced %d slash commands to guild %s", len(synced), guild_id)
 
     async def on_ready(self) -> None:
+        for guild in list(self.guilds):  # added while the bot was away
+            await leave_if_unofficial(guild, self.settings.is_official)
         frozen = freeze_heap()  # the guild cache is filled now
         log.info(
             "ready as %s in %d guild(s); %d objects left out of garbage collection", self.user, len(self.guilds), frozen
         )
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await leave_if_unofficial(guild, self.settings.is_official)
 
     async def close(self) -> None:
         try:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.migrate import upgrade
 from bot.settings import Settings, normalise_database_url
+from tests.mailbox import Mailbox, free_port
 
 pytest_plugins = ["tests.harness.plugin"]
 
@@ -125,3 +126,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         metrics_port=None,
         data_dir=str(tmp_path / "data"),
     )
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free port, with a login; `mailbox.url` is its SMTP_URL."""
+    box = Mailbox(free_port())
+    box.start()
+    yield box
+    box.stop()

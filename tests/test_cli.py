@@ -164,3 +164,12 @@ def test_a_taken_metrics_port_stops_start_up_with_one_line(database_url, tmp_pat
     assert result.exit_code == 2, result.output
     assert f"METRICS_PORT {port} on 127.0.0.1 cannot be listened on" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_token_without_official_servers_stops_run_with_one_line(database_url, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"DATABASE_URL": database_url, "MARKETPLACE_WEBHOOK_SECRETS": TEST_SECRET, "DISCORD_TOKEN": "abc.def"}
+    result = CliRunner().invoke(cli, ["run"], env=env)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("guarantor: OFFICIAL_GUILD_IDS is required when DISCORD_TOKEN is set")

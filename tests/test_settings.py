@@ -14,6 +14,7 @@ KEYS = [
     "MARKETPLACE_WEBHOOK_SECRETS", "MARKETPLACE_BASE_URL", "MARKETPLACE_CALLBACK_URL",
     "MARKETPLACE_CALLBACK_SECRET", "OFFICER_ROLE_NAME", "TRANSCRIPT_RETENTION_DAYS", "LOG_LEVEL", "LOG_FORMAT",
     "CLOSED_TICKET_ACTION", "UNCLAIMED_REMINDER_MINUTES", "APPROVAL_REMINDER_HOURS", "DISPUTE_ESCALATION_HOURS",
+    "OFFICIAL_GUILD_IDS", "SMTP_URL", "SMTP_FROM",
 ]  # fmt: skip
 
 
@@ -128,7 +129,9 @@ def test_empty_discord_token_means_unset(monkeypatch: pytest.MonkeyPatch, token:
 
 
 def test_token_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = load(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, DISCORD_TOKEN="abc.def.ghi")
+    settings = load(
+        monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, DISCORD_TOKEN="abc.def.ghi", OFFICIAL_GUILD_IDS="1"
+    )
     assert settings.discord_token is not None and settings.discord_token.get_secret_value() == "abc.def.ghi"
     assert "abc.def.ghi" not in repr(settings)
 
@@ -236,3 +239,54 @@ def test_env_example_documents_every_key_and_loads_once_a_secret_is_filled_in(tm
     settings = load_settings()  # the working directory is tmp_path (see clean_env)
     assert settings.discord_token is None and settings.discord_guild_ids == []
     assert settings.callbacks_enabled is False
+    assert settings.official_guild_ids == [] and settings.smtp_server is None
+
+
+def test_official_servers_are_required_with_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = config_error(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, DISCORD_TOKEN="abc.def")
+    assert message.startswith("OFFICIAL_GUILD_IDS is required when DISCORD_TOKEN is set")
+    settings = load(monkeypatch, OFFICIAL_GUILD_IDS=" 11, 22 ")
+    assert settings.official_guild_ids == [11, 22]
+    assert settings.is_official(11) and not settings.is_official(33) and settings.is_official(None)
+
+
+def test_without_a_token_no_official_servers_means_every_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET)
+    assert settings.official_guild_ids == [] and settings.is_official(33)
+
+
+def test_official_server_ids_must_be_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = config_error(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, OFFICIAL_GUILD_IDS="11,abc")
+    assert message.startswith("OFFICIAL_GUILD_IDS is invalid")
+
+
+def test_smtp_url_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(
+        monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, SMTP_URL="smtp://mailer:p%40ss@mail.example.com:2525",
+        SMTP_FROM="Guarantor <guarantor@example.com>",
+    )  # fmt: skip
+    server = settings.smtp_server
+    assert server is not None
+    assert (server.host, server.port, server.username, server.password, server.tls) == (
+        "mail.example.com", 2525, "mailer", "p@ss", False,
+    )  # fmt: skip
+    assert "p@ss" not in repr(server) and "p%40ss" not in repr(settings)
+    tls = load(monkeypatch, SMTP_URL="smtps://mail.example.com").smtp_server
+    assert tls is not None and (tls.port, tls.tls, tls.username) == (465, True, None)
+    assert load(monkeypatch, SMTP_URL="smtp://mail.example.com").smtp_server.port == 587  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://mail.example.com", "smtp://", "smtp://mail.example.com:99999", "smtp://host/path", "mail.example.com"],
+)
+def test_a_malformed_smtp_url_is_one_line_without_the_password(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    message = config_error(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, SMTP_URL=url, SMTP_FROM="a@b.c")
+    assert message.startswith("SMTP_URL is invalid: ")
+
+
+def test_smtp_needs_a_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = config_error(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, SMTP_URL="smtp://u:secret@h:25")
+    assert message.startswith("SMTP_FROM is required when SMTP_URL is set") and "secret" not in message
+    message = config_error(monkeypatch, SMTP_FROM="not an address")
+    assert message.startswith("SMTP_FROM is invalid")

@@ -34,7 +34,11 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Build the engine; SQLite gets its folder created and its pragmas set on every connection."""
+    """Build the engine; SQLite gets its folder created and its pragmas set on every connection.
+
+    Bound parameters (emails, event bodies) never appear in SQL errors, so neither in logs nor in the
+    error texts stored beside failed work (`hide_parameters`)."""
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

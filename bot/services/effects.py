@@ -25,7 +25,7 @@ from bot.db.repos import effects as repo
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as ticket_repo
-from bot.services.errors import GuaranteeError
+from bot.services.errors import GuaranteeError, error_text
 from bot.services.escrow.announcements import Line, NextStep
 from bot.services.escrow.results import MARKETPLACE, Change
 from bot.services.guilds import chosen_officer_role, config_of
@@ -43,6 +43,7 @@ BATCH = 64
 CONCURRENCY = 8  # effects of different orders in flight at once: one slow call holds up only its own order
 CLOSE_GRACE_SECONDS = 5.0
 TICKET_KINDS = frozenset({Kind.OPEN_TICKET.value, Kind.TELL_REQUESTER.value})  # the tickets feature does these
+NO_TICKET_KINDS = TICKET_KINDS | {Kind.LOG_POST.value}  # done without a snapshot of the order's ticket
 
 
 def backoff(attempts: int) -> timedelta:
@@ -72,6 +73,23 @@ class DiscordSide(Protocol):
     async def post_line(self, snapshot: TicketSnapshot, line: Line) -> None: ...
 
     async def tell(self, snapshot: TicketSnapshot, step: NextStep) -> None: ...
+
+    async def post_log(self, notice: LogNotice) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogNotice:
+    """A notice to a server's officers in its log channel (pinging the officer role)."""
+
+    guild_id: int
+    channel_id: int
+    officer_role_id: int | None
+    text: str
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> LogNotice:
+        role = data.get("officer_role_id")
+        return cls(int(data["guild_id"]), int(data["channel_id"]), int(role) if role else None, str(data["text"]))
 
 
 class TicketEffects(Protocol):
@@ -146,7 +164,7 @@ class EffectWorker(PollingWorker):
                 async with self._sessions.begin() as session:
                     await repo.release(session=session, effect_ids=[int(row.id or 0)])
                 continue
-            if snapshot is None and row.kind not in TICKET_KINDS:
+            if snapshot is None and row.kind not in NO_TICKET_KINDS:
                 snapshot = await self.snapshot(row.order_id)
             if not await self.run_held(row, snapshot):
                 failed.add(row.kind)
@@ -232,6 +250,9 @@ class EffectWorker(PollingWorker):
         discord = self._discord
         if discord is None:
             raise NotReadyError("Discord is not attached")
+        if kind is Kind.LOG_POST:
+            await discord.post_log(LogNotice.from_payload(payload))
+            return True
         snapshot = snapshot or await self.snapshot(effect.order_id)
         if snapshot is None or snapshot.ticket.channel_id is None:
             raise ChannelGoneError(effect.order_id)
@@ -266,7 +287,7 @@ class EffectWorker(PollingWorker):
 
 async def retry_later(sessions: async_sessionmaker[AsyncSession], effect: DiscordEffect, exc: Exception) -> None:
     """Let go of an effect that failed for now: due again after a backoff on the database's clock."""
-    error = str(exc) if isinstance(exc, GuaranteeError | NotReadyError) else f"{type(exc).__name__}: {exc}"
+    error = str(exc) if isinstance(exc, GuaranteeError | NotReadyError) else error_text(exc)
     async with sessions.begin() as session:
         now = await database_now(session)
         row = await repo.get(session=session, effect_id=int(effect.id or 0))

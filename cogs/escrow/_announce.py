@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.services.effects import TicketSnapshot
+from bot.services.effects import LogNotice, TicketSnapshot
 from bot.services.escrow.announcements import Line, NextStep
 from bot.services.escrow.results import MARKETPLACE
 from bot.services.escrow.rules import Action, State, rule_for
@@ -76,7 +76,7 @@ class Announcer:
         channel = await self._channel(snapshot)
         state = escrow.state if escrow is not None else State.AWAITING_FUNDING.value
         approved = escrow is not None and escrow.approved_at is not None
-        embed = summary_embed(ticket, order, checks_passed(order), escrow_state=state, approved=approved)
+        embed = summary_embed(ticket, order, checks_passed(order, ticket), escrow_state=state, approved=approved)
         try:
             await channel.get_partial_message(ticket.summary_message_id).edit(
                 embed=embed, view=controls_for(order.id, state)
@@ -108,3 +108,16 @@ class Announcer:
         except discord.Forbidden:
             mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(step.user_id)])
             await channel.send(f"<@{step.user_id}> {text} (I could not DM you.)", allowed_mentions=mention)
+
+    async def post_log(self, notice: LogNotice) -> None:
+        """A notice to the officers in the server's log channel; a channel that is gone drops it."""
+        guild = self._bot.get_guild(notice.guild_id)
+        channel = guild.get_channel(notice.channel_id) if guild is not None else None
+        if guild is None or not isinstance(channel, discord.TextChannel):
+            raise ChannelGoneError(f"log channel {notice.channel_id}")
+        role = officer_role(guild, notice.officer_role_id, self._bot.settings.officer_role_name)
+        text, mentions = notice.text, discord.AllowedMentions.none()
+        if role is not None:
+            text = f"{role.mention} {text}"
+            mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role], replied_user=False)
+        await channel.send(text, allowed_mentions=mentions)

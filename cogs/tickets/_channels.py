@@ -271,7 +271,8 @@ class DiscordTicketOpener:
                 target, view_channel=True, send_messages=True, read_message_history=True, attach_files=True,
                 embed_links=True, reason=f"Buyer of order {ticket.order_id} verified",
             )  # fmt: skip
-            await channel.send(f"<@{user_id}> joined as the buyer (email verified).")
+            how = "proven with a one-time code" if ticket.buyer_proven else "matched, not proven"
+            await channel.send(f"<@{user_id}> joined as the buyer (email {how}).")
         except discord.NotFound:
             raise ChannelGoneError(ticket.order_id) from None
         except discord.Forbidden:

@@ -11,11 +11,13 @@ from discord.ext import commands
 from bot.services.errors import GuaranteeError
 from bot.services.escrow.rules import State
 from bot.services.guilds import chosen_officer_role
+from bot.services.tickets.proof import CodeSent
 from bot.services.tickets.queries import TicketQueries
 from cogs.escrow import controls_for
 from cogs.people import actor_of, lacking_permissions, officer_role
 from cogs.tickets import _replies as _render
 from cogs.tickets._channels import DiscordTicketOpener
+from cogs.tickets._proof import CodeButton, send_code_reply
 from cogs.tree import respond
 
 if TYPE_CHECKING:
@@ -41,8 +43,10 @@ class GuaranteeCog(
             self.bot, self.guilds, officer_role_name=self.bot.settings.officer_role_name, controls=controls_for
         )
         self.tickets.attach(opener)
+        self.bot.add_dynamic_items(CodeButton)
 
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(CodeButton)
         self.tickets.attach(None)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
@@ -88,6 +92,9 @@ class GuaranteeCog(
             email=email,
             gig_link=gig_link,
         )
+        if isinstance(result, CodeSent):
+            await send_code_reply(interaction, result)
+            return
         await respond(interaction, _render.open_reply(result, self.bot.settings.pending_request_hours))
 
     @app_commands.command(name="join")
@@ -111,9 +118,10 @@ class GuaranteeCog(
         ticket = await self.tickets.join(
             guild_id=interaction.guild_id or 0, user_id=interaction.user.id, order_id=order_id, email=email
         )
-        await respond(
-            interaction, f"✅ Email verified. You joined the ticket of order {ticket.order_id}: <#{ticket.channel_id}>"
-        )
+        if isinstance(ticket, CodeSent):
+            await send_code_reply(interaction, ticket)
+            return
+        await respond(interaction, _render.joined_reply(ticket))
 
     @app_commands.command(name="status")
     async def status(

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import discord
 
+from bot.db.models import Ticket
 from bot.services.escrow.rules import State
 from bot.services.tickets.queries import OrderStatus, QueuePage
 from bot.services.tickets.service import OpenResult, OpenStatus
 from cogs.tickets._summary import terms_embed
+
+# Email proof (PRODUCT.md §3): the same answer whether or not the email matched an order.
+CODE_SENT_OPEN = (
+    "📧 If this email and gig link match an agreed order, I mailed a 6-digit code to the email registered for it "
+    "on the marketplace. Press **Enter code** and type it (valid for 10 minutes). If the marketplace has not "
+    "confirmed the order yet, I kept your request and will tell you by DM when it arrives."
+)
+CODE_SENT_JOIN = (
+    "📧 If this order id and email match an agreed order, I mailed a 6-digit code to the buyer email registered "
+    "for it on the marketplace. Press **Enter code** and type it (valid for 10 minutes)."
+)
+ENTER_CODE = "Enter code"
+CODE_FORM_TITLE = "Enter your email code"
+CODE_FORM_LABEL = "The 6-digit code from the email"
 
 
 def open_reply(result: OpenResult, pending_hours: int) -> str:
@@ -21,12 +36,17 @@ def open_reply(result: OpenResult, pending_hours: int) -> str:
             f"The ticket for order {result.order_id} is being opened right now. "
             "I will tell you by DM as soon as it is ready."
         )
-    until = discord.utils.format_dt(result.expires_at, "f") if result.expires_at else f"{pending_hours} hours"
+    # The same answer for an order not confirmed yet and for an email or link that matches none.
     return (
-        "⏳ The marketplace has not confirmed an agreed order for this gig yet. I kept your request: "
-        f"the ticket opens by itself as soon as the order arrives (until {until}), and I will tell you by DM. "
-        "Nothing else to do for now."
+        "⏳ I could not open a ticket for this email and gig link. If the marketplace has not confirmed your order "
+        f"yet, I kept your request: the ticket opens by itself when it arrives (within {pending_hours} hours), and "
+        "I will tell you by DM. If it was agreed already, check that you used the email of your marketplace "
+        "account and the order's gig link."
     )
+
+
+def joined_reply(ticket: Ticket) -> str:
+    return f"✅ Email checked. You joined the ticket of order {ticket.order_id}: <#{ticket.channel_id}>"
 
 
 def status_embed(status: OrderStatus) -> discord.Embed:

@@ -42,8 +42,9 @@ def terms_embed(order: Order, *, title: str, escrow_state: str | None = None) ->
 
 
 def _party(name: str | None, email: str) -> str:
+    """A party's name as the marketplace sent it (any email in it masked), and their email masked."""
     masked = mask_email(email)
-    return _clip(f"{name} ({masked})", 1024) if name else masked
+    return _clip(f"{mask_emails_in(name)} ({masked})", 1024) if name else masked
 
 
 def summary_title(order_id: str) -> str:

@@ -35,6 +35,7 @@ ADD_ROLE: Route = ("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
 REMOVE_ROLE: Route = ("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}")
 GET_MEMBER: Route = ("GET", "/guilds/{guild_id}/members/{user_id}")
 GET_USER: Route = ("GET", "/users/{user_id}")
+LEAVE_GUILD: Route = ("DELETE", "/users/@me/guilds/{guild_id}")
 INTERACTION_CALLBACK: Route = ("POST", "/interactions/{webhook_id}/{webhook_token}/callback")
 FOLLOWUP: Route = ("POST", "/webhooks/{webhook_id}/{webhook_token}")
 EDIT_ORIGINAL: Route = ("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/@original")

@@ -26,6 +26,7 @@ class People:
         self._users: dict[int, JsonDict] = {}
         self._members: dict[int, dict[int, JsonDict]] = {}
         self.closed_dms: set[int] = set()
+        self.left_guilds: list[int] = []  # the guilds the bot left, in order
 
     # ---- changes (what happens on Discord, outside the bot) -------------------------------
     def add_user(self, name: str, discriminator: str, *, bot: bool = False, user_id: int = -1) -> JsonDict:

@@ -105,6 +105,14 @@ class HarnessHttp(backend.FakeHttp):
         self._require(channel.guild, channel, "manage_channels")
         return delete_channel(channel)
 
+    # ---- guilds --------------------------------------------------------------------------
+    async def leave_guild(self, guild_id: int) -> None:
+        """The bot leaves: Discord then sends GUILD_DELETE, and the guild is gone from the bot's cache."""
+        await self.faults.gate(routes.LEAVE_GUILD)
+        self._guild(guild_id)
+        self.people.left_guilds.append(int(guild_id))
+        self.state.parse_guild_delete({"id": str(guild_id)})  # type: ignore[arg-type]
+
     async def get_channel(self, channel_id: int) -> JsonDict:
         await self.faults.gate(routes.GET_CHANNEL)
         data = factories.dict_from_channel(self._channel(channel_id))

@@ -9,7 +9,8 @@ would carry them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import discord
@@ -68,7 +69,8 @@ class DiscordEnv:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> DiscordEnv:
         self.bot = self._configure(self._factory())
-        self._build()
+        with _initial_guilds(self.bot):
+            self._build()
         await self._setup()
         return self
 
@@ -87,8 +89,9 @@ class DiscordEnv:
         await self._close_bot()
         self.bot = self._configure(self._factory(), user=user)
         backend._cur_config = backend._cur_config._replace(messages=messages)
-        for payload in guilds:
-            self.bot._connection.parse_guild_create(payload)
+        with _initial_guilds(self.bot):
+            for payload in guilds:
+                self.bot._connection.parse_guild_create(payload)
         await self._setup()
         return self.bot
 
@@ -283,6 +286,17 @@ class DiscordEnv:
         return self.bot._connection._get_message(int(data["id"])) or discord.Message(
             state=self.bot._connection, channel=channel, data=data
         )
+
+
+@contextlib.contextmanager
+def _initial_guilds(bot: commands.Bot) -> Iterator[None]:
+    """The guilds a connecting bot is in arrive with READY: no `guild_join` for them (Discord sends none)."""
+    state = bot._connection
+    state._do_dispatch = False  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        state._do_dispatch = True  # type: ignore[attr-defined]
 
 
 def _roles(specs: list[tuple[str, discord.Permissions]]) -> list[JsonDict]:

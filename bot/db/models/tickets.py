@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, String, Text, text
+from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Text, false, text
 from sqlmodel import Field, SQLModel, col
 
 from bot.db.types import BigIntPK, Snowflake, UTCDateTime, utcnow
@@ -22,6 +22,7 @@ class RequestState(StrEnum):
     PENDING = "pending"  # waiting for the agreement event
     FULFILLED = "fulfilled"  # the event arrived and the checks passed: a ticket was opened
     REJECTED = "rejected"  # the event arrived and a check failed
+    TO_PROVE = "to_prove"  # the event arrived; emails are proven with codes, so the requester asks again
     EXPIRED = "expired"  # nothing arrived in time
 
 
@@ -57,6 +58,9 @@ class Ticket(SQLModel, table=True):
     # Where the freelancer asked: the fallback for a mention when their DMs are closed.
     origin_channel_id: int | None = Field(default=None, sa_column=Column(Snowflake))
     claimed_by: int | None = Field(default=None, sa_column=Column(Snowflake))
+    # Proven with an emailed one-time code (SMTP_URL set); false: the email was compared, not proven.
+    freelancer_proven: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    buyer_proven: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     opened_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

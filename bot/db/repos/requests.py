@@ -39,7 +39,9 @@ async def expire(*, session: AsyncSession, now: datetime) -> int:
 async def unnotified(*, session: AsyncSession, order_id: str | None = None) -> Sequence[TicketRequest]:
     """Resolved requests whose requester has not been told yet (optionally for one order)."""
     query = select(TicketRequest).where(
-        col(TicketRequest.state).in_([RequestState.FULFILLED.value, RequestState.REJECTED.value]),
+        col(TicketRequest.state).in_(
+            [RequestState.FULFILLED.value, RequestState.REJECTED.value, RequestState.TO_PROVE.value]
+        ),
         col(TicketRequest.notified_at).is_(None),
     )
     if order_id is not None:

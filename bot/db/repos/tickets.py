@@ -134,11 +134,13 @@ async def mark_open(
     return bool(rowcount(result))
 
 
-async def claim_buyer(*, session: AsyncSession, ticket_id: int, user_id: int | None, expected: int | None) -> bool:
+async def claim_buyer(
+    *, session: AsyncSession, ticket_id: int, user_id: int | None, expected: int | None, proven: bool = False
+) -> bool:
+    """Seat `user_id` as the buyer (`proven`: with an emailed code) if the seat holds `expected`."""
     buyer = col(Ticket.buyer_id).is_(None) if expected is None else col(Ticket.buyer_id) == expected
-    result = await session.execute(
-        update(Ticket).where(col(Ticket.id) == ticket_id, buyer).values(buyer_id=user_id, updated_at=utcnow())
-    )
+    values = {"buyer_id": user_id, "buyer_proven": proven and user_id is not None, "updated_at": utcnow()}
+    result = await session.execute(update(Ticket).where(col(Ticket.id) == ticket_id, buyer).values(**values))
     return bool(rowcount(result))
 
 

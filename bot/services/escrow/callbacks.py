@@ -22,6 +22,7 @@ from bot.db.clock import database_now
 from bot.db.models import CallbackDelivery
 from bot.db.repos import callbacks as callback_repo
 from bot.db.types import utcnow
+from bot.services.errors import error_text
 from bot.services.signing import sign
 from bot.services.worker import PollingWorker
 
@@ -108,7 +109,7 @@ class CallbackWorker(PollingWorker):
         try:
             status = await self._poster.post(self._url, headers, callback.body)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:2000]
+            error = error_text(exc)
         ok = status is not None and 200 <= status < 300
         await self._record(callback.id, ok=ok, status=status, error=error, at=now)
         if not ok:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Escrow, GuildConfig, Ticket
+from bot.db.models import AuditEntry, Escrow, GuildConfig, Ticket
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as ticket_repo
@@ -224,7 +224,7 @@ class EscrowService:
             callback_queued=source is not rule.target and self._callbacks_enabled,
         )  # fmt: skip
         if change.callback_queued:
-            data = _callback_data(change, entry.created_at.isoformat())
+            data = _callback_data(change, entry)
             await callbacks.queue(session=session, webhook_id=f"esc_{order_id}_{version}", order_id=order_id, data=data)
         effects = announcements.plan(change, held_until=held_until(utcnow()) if held else None)
         return replace(change, effect_ids=tuple(await outbox.write(session, effects)))
@@ -309,17 +309,21 @@ def _too_late(escrow: Escrow, state: State, action: Action) -> GuaranteeError:
     )
 
 
-def _callback_data(change: Change, at: str) -> dict[str, object]:
+def _callback_data(change: Change, entry: AuditEntry) -> dict[str, object]:
+    """The `data` of an `escrow.state_changed` callback, field by field as PRODUCT.md §4 has it: where the
+    ticket is (the server and channel, as strings like Discord's snowflakes; null while there is none), what
+    changed, and the audit entry that records it (the chain's head once it is appended)."""
+    ticket = change.ticket
     return {
         "order_id": change.order_id,
+        "guild_id": str(ticket.guild_id) if ticket is not None else None,
+        "channel_id": str(ticket.channel_id) if ticket is not None and ticket.channel_id is not None else None,
+        "action": change.action.value,
+        "actor_role": change.role.value,
         "from": change.source.value,
         "to": change.target.value,
-        "action": change.action.value,
-        "actor": change.actor,
-        "role": change.role.value,
         "note": change.note,
-        "version": change.version,
-        "audit_seq": change.audit_seq,
-        "source_event_id": change.source_event_id,
-        "changed_at": at,
+        "escrow_version": change.version,
+        "audit": {"seq": entry.seq, "hash": entry.hash},
+        "at": entry.created_at.isoformat(),
     }

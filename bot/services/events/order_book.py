@@ -94,8 +94,9 @@ def _terms_values(data: TermsData) -> TermsValues:
 class OrderBook:
     """Applies one stored event to the orders, inside the caller's transaction, then hands it on."""
 
-    def __init__(self, escrow: MarketplaceEscrow) -> None:
+    def __init__(self, escrow: MarketplaceEscrow, *, email_proof: bool = False) -> None:
         self._escrow = escrow
+        self._email_proof = email_proof  # emails are proven with codes: a waiting request never opens a ticket
 
     async def apply(self, session: AsyncSession, event: MarketplaceEvent, webhook_id: str) -> AppliedEvent:
         data = event.data
@@ -112,7 +113,7 @@ class OrderBook:
         if outcome is Outcome.CREATED:
             await self._escrow.open(session, order.id)
         if outcome in (Outcome.CREATED, Outcome.TERMS_APPLIED):
-            effects = await requests.resolve_for_order(session, order)
+            effects = await requests.resolve_for_order(session, order, proving=self._email_proof)
         changes = await self._escrow.react(
             session, order_id=order.id, event_type=event.type, webhook_id=webhook_id,
             terms_locked=outcome is Outcome.TERMS_LOCKED,

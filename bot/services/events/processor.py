@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
+from bot.services.errors import error_text
 from bot.services.escrow.results import Change
 from bot.services.events.contract import NotJsonError, parse_event, parse_event_json
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
@@ -137,7 +138,8 @@ class EventProcessor(PollingWorker):
                     return False
                 applied = await self._apply(session, stored)
         except Exception as exc:
-            log.exception("processing event %s failed", event_id)
+            # Not the traceback: its last line is the error as raised, with whatever values it quotes.
+            log.error("processing event %s failed: %s", event_id, error_text(exc))
             await self._record_failure(event_id, exc)
             return True
         await self._wake_workers([applied])
@@ -181,7 +183,7 @@ class EventProcessor(PollingWorker):
             if stored is None:
                 return
             stored.attempts += 1
-            stored.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            stored.last_error = error_text(exc)
             if stored.attempts >= MAX_ATTEMPTS:
                 stored.status = EventStatus.FAILED
                 log.error("event %s failed %d times; left for an operator", stored.webhook_id, stored.attempts)

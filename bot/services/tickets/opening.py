@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 Writing = Callable[[], contextlib.AbstractAsyncContextManager[None]]
 
 
+PROVE_AGAIN = (
+    "The marketplace has confirmed an order for a gig you asked about. Run `/guarantee open` again: if your email "
+    "is the order's, I will mail you a one-time code to open its ticket with."
+)
+
+
 class BotNotConnectedError(Exception):
     """No Discord side is attached (webhook-only mode, or not connected yet): the effect waits."""
 
@@ -172,11 +178,13 @@ class ChannelMaker:
 
 
 def card_of(ticket: Ticket, order: Order, escrow_state: str | None) -> TicketCard:
-    return TicketCard(ticket, order, checks_passed(order), escrow_state)
+    return TicketCard(ticket, order, checks_passed(order, ticket), escrow_state)
 
 
 def _notice(order_id: str, ticket: Ticket | None, request: TicketRequest | None) -> tuple[str, int | None] | None:
     """What to tell the requester now, with the ticket channel to point at; None = not decided yet."""
+    if request is not None and request.state == RequestState.TO_PROVE:
+        return PROVE_AGAIN, None
     if request is not None and request.state == RequestState.REJECTED:
         return f"The marketplace confirmed order {order_id}, but I could not open its ticket. {request.outcome}", None
     if ticket is not None and ticket.state == TicketState.OPEN:

@@ -42,20 +42,26 @@ async def keep_pending(
     return expires_at
 
 
-def new_ticket(*, order_id: str, guild_id: int, freelancer_id: int, origin_channel_id: int | None) -> Ticket:
-    """The ticket row for a freelancer's request, in `opening` until its channel is made."""
+def new_ticket(
+    *, order_id: str, guild_id: int, freelancer_id: int, origin_channel_id: int | None, proven: bool = False
+) -> Ticket:
+    """The ticket row for a freelancer's request, in `opening` until its channel is made (`proven`: the seller
+    email was proven with a code, not only compared)."""
     return Ticket(
         order_id=order_id,
         guild_id=guild_id,
         freelancer_id=freelancer_id,
         origin_channel_id=origin_channel_id,
         state=TicketState.OPENING,
+        freelancer_proven=proven,
     )
 
 
-async def resolve_for_order(session: AsyncSession, order: Order) -> list[Effect]:
+async def resolve_for_order(session: AsyncSession, order: Order, *, proving: bool = False) -> list[Effect]:
     """Turn the waiting requests for this order's gig into a ticket row, or reject them; returns the effects
-    written: the channel to make (if a ticket row was made) and, after it, a word to each requester."""
+    written: the channel to make (if a ticket row was made) and, after it, a word to each requester. When emails
+    are proven with codes (`proving`), no request opens a ticket: each requester, matching or not, is told the
+    same, to ask again for a code."""
     await request_repo.lock_gig(session=session, gig_key=order.gig_key)  # a request being saved for this gig goes first
     requests = await request_repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
     if not requests:
@@ -64,6 +70,9 @@ async def resolve_for_order(session: AsyncSession, order: Order) -> list[Effect]
     effects: list[Effect] = []
     for request in requests:
         request.order_id, request.resolved_at = order.id, utcnow()
+        if proving:
+            request.state = RequestState.TO_PROVE
+            continue
         if not same_email(request.email, order.seller_email):
             request.state = RequestState.REJECTED
             request.outcome = str(EmailMismatchError("seller"))

@@ -21,21 +21,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.clock import database_now
 from bot.db.models import DiscordEffect, Order, Ticket, TicketState
-from bot.db.repos import audit as audit_repo
 from bot.db.repos import effects as effect_repo
-from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services import outbox
 from bot.services.effects import retry_later
-from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
-from bot.services.escrow.rules import Role
+from bot.services.errors import ConflictError, PermissionDeniedError
 from bot.services.outbox import LEASE, Kind, held_until
 from bot.services.tickets import opening, requests
+from bot.services.tickets.joining import HeldEffects, JoinFlow
 from bot.services.tickets.links import GigLink
-from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketOpener
+from bot.services.tickets.port import TicketCard, TicketOpener
+from bot.services.tickets.proof import CodeSent, EmailProof, Purpose, Redeemed, gig_subject
 from bot.services.tickets.verification import (
     EmailMismatchError,
     GigMismatchError,
@@ -45,6 +44,11 @@ from bot.services.tickets.verification import (
 )
 
 log = logging.getLogger(__name__)
+
+
+Found = tuple[Order, Ticket | None, str | None]  # an order, its ticket and its escrow state
+NO_MATCH = "no match"  # `_match`: the email and gig link match no order
+Match = Found | None | str
 
 
 class OpenStatus(StrEnum):
@@ -62,6 +66,21 @@ class OpenResult:
     expires_at: datetime | None = None
 
 
+class CancelledOrderError(ConflictError):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(
+            f"Order {order_id} was cancelled on the marketplace, so it gets no guarantee ticket. "
+            "If the deal is on again, agree it again on the marketplace."
+        )
+
+
+def _refuse_cancelled(found: Found) -> None:
+    """A cancelled order never gets a ticket (nor pings the officers)."""
+    order, ticket, _state = found
+    if ticket is None and order.cancelled_at is not None:
+        raise CancelledOrderError(order.id)
+
+
 def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
     """Only the ticket's own freelancer, in its own server, may reopen it (else it could be taken over)."""
     if guild_id != ticket.guild_id or user_id != ticket.freelancer_id:
@@ -71,14 +90,21 @@ def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
         )
 
 
-class TicketService:
+class TicketService(JoinFlow):
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, marketplace_host: str, pending_hours: int
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        marketplace_host: str,
+        pending_hours: int,
+        proof: EmailProof | None = None,
     ) -> None:
         self._sessions = sessions
+        self.proof = proof or EmailProof(sessions, None)
         self._host = marketplace_host
         self._pending_hours = pending_hours
         self._opener: TicketOpener | None = None
+        self.effects: HeldEffects | None = None  # the effect worker, which does the effects a join wrote held
         # SQLite has one writer at a time. Concurrent opens queue for it here, in order, instead of
         # in SQLite's busy handler, which sleeps (up to 100 ms a try) while holding a pooled connection.
         engine = sessions.kw.get("bind")
@@ -106,35 +132,76 @@ class TicketService:
     # ---- /guarantee open -----------------------------------------------------------------
     async def open(
         self, *, guild_id: int, user_id: int, channel_id: int | None, email: str, gig_link: str
-    ) -> OpenResult:
+    ) -> OpenResult | CodeSent:
+        """Check the email and gig link. Compared only (no mail server): open the ticket on a match. Proven: mail a
+        code to the order's seller address; the ticket opens on `redeem`. Anything else gets the same answer
+        whether or not an order exists (a kept request; with a mail server, "a code was mailed if it matched")."""
         link = check_gig_link(gig_link, self._host)
-        claim: tuple[DiscordEffect, TicketCard] | None = None
+        subject = gig_subject(link.key)
+        proving = self.proof.enabled
         async with self._sessions() as session:
-            found = await self._find_order(session, link, email)
+            await self.proof.check_limits(session, user_id=user_id, subject=subject)
+            found = await self._match(session, link, email, cancelled_ok=proving)
+            if found is None:  # no order for this gig yet: keep the request (and look again after writing it)
+                kept = await self._keep_pending(session, guild_id, user_id, channel_id, email, link)
+                found = NO_MATCH if kept is not None else await self._match(session, link, email, cancelled_ok=proving)
+            claim, ticket, order_id = None, None, ""
+            if isinstance(found, tuple) and not proving:  # read before the claim: its rollback expires the rows
+                ticket, order_id = found[1], found[0].id
+                claim = await self._claim(session, found, guild_id, user_id, channel_id, proven=False)
+        if found is NO_MATCH or found is None:
+            await self.proof.failed(user_id=user_id, subject=subject, guild_id=guild_id, label=f"the gig {link.key}")
+            if not proving:
+                return OpenResult(OpenStatus.PENDING)
+        if proving:
+            order = found[0] if isinstance(found, tuple) else None
+            return await self.proof.send_code(
+                purpose=Purpose.OPEN, user_id=user_id, guild_id=guild_id, channel_id=channel_id, subject=subject,
+                order_id=order.id if order else None, to=order.seller_email if order else None,
+            )  # fmt: skip
+        assert isinstance(found, tuple)
+        return await self._after_claim(claim, ticket, order_id, guild_id, user_id, channel_id)
+
+    async def open_proven(self, proof: Redeemed) -> OpenResult:
+        """The freelancer entered the right code for this order: open (or point at) its ticket."""
+        async with self._sessions() as session:
+            found = await self._order_row(session, proof.order_id)
             if found is None:
-                pending = await self._keep_pending(session, guild_id, user_id, channel_id, email, link)
-                if pending is not None:
-                    return pending
-                found = await self._find_order(session, link, email)  # the agreement arrived meanwhile
-                if found is None:
-                    raise ConflictError("The order changed just now; run `/guarantee open` again.")
-            order, ticket, escrow_state = found
-            order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
-            if ticket is None:  # the usual case: claim the row in the same transaction as the read
-                claimed = requests.new_ticket(
-                    order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id
-                )
-                session.add(claimed)
-                effect = opening.open_effect(order_id, held_until=held_until(utcnow()))
-                try:
-                    async with self._writing():
-                        (effect_id,) = await outbox.write(session, [effect])
-                        await session.commit()  # `order_id` is UNIQUE: a racing open fails here
-                except IntegrityError:
-                    await session.rollback()
-                else:
-                    row = DiscordEffect(id=effect_id, order_id=order_id, kind=effect.kind.value, key=effect.key)
-                    claim = row, opening.card_of(claimed, order, escrow_state)
+                raise ConflictError("The order changed just now; run `/guarantee open` again.")
+            _refuse_cancelled(found)
+            ticket = found[1]
+            claim = await self._claim(session, found, proof.guild_id, proof.user_id, proof.channel_id, proven=True)
+        return await self._after_claim(claim, ticket, proof.order_id, proof.guild_id, proof.user_id, proof.channel_id)
+
+    async def _claim(
+        self, session: AsyncSession, found: Found, guild_id: int, user_id: int, channel_id: int | None, *, proven: bool
+    ) -> tuple[DiscordEffect, TicketCard] | None:
+        """Claim the ticket row of an order that has none, in the transaction of the read; None: it has one (or
+        a racing open claimed it first)."""
+        order, ticket, escrow_state = found
+        if ticket is not None:
+            return None
+        order_id = order.id  # kept apart: a failed claim's rollback expires the rows read
+        claimed = requests.new_ticket(
+            order_id=order_id, guild_id=guild_id, freelancer_id=user_id, origin_channel_id=channel_id, proven=proven
+        )
+        session.add(claimed)
+        effect = opening.open_effect(order_id, held_until=held_until(utcnow()))
+        try:
+            async with self._writing():
+                (effect_id,) = await outbox.write(session, [effect])
+                await session.commit()  # `order_id` is UNIQUE: a racing open fails here
+        except IntegrityError:
+            await session.rollback()
+            return None
+        row = DiscordEffect(id=effect_id, order_id=order_id, kind=effect.kind.value, key=effect.key)
+        return row, opening.card_of(claimed, order, escrow_state)
+
+    async def _after_claim(
+        self, claim: tuple[DiscordEffect, TicketCard] | None, ticket: Ticket | None, order_id: str, guild_id: int,
+        user_id: int, channel_id: int | None,
+    ) -> OpenResult:  # fmt: skip
+        """Make the claimed ticket's channel, or point at (or reopen) the one the order has."""
         if claim is not None:  # the session is back in the pool before Discord is called
             return await self._open_now(*claim, user_id, channel_id)
         if ticket is None:
@@ -144,6 +211,26 @@ class TicketService:
             return existing
         _check_reopener(ticket, guild_id, user_id)
         return await self._reclaim(ticket, guild_id, user_id, channel_id)
+
+    async def _match(self, session: AsyncSession, link: GigLink, email: str, *, cancelled_ok: bool) -> Match:
+        """The order of this gig whose seller email this is; None: the gig has no order yet; NO_MATCH: the gig's
+        orders have another seller email."""
+        try:
+            found = await self._find_order(session, link, email)
+        except GigMismatchError:  # this seller has another order; this gig none yet: it may still come
+            return None
+        except EmailMismatchError:
+            return NO_MATCH
+        if found is not None and not cancelled_ok:
+            _refuse_cancelled(found)
+        return found
+
+    async def _order_row(self, session: AsyncSession, order_id: str) -> Found | None:
+        order = await order_repo.get(session=session, order_id=order_id)
+        if order is None:
+            return None
+        rows = await order_repo.for_gig(session=session, gig_key=order.gig_key)
+        return next((row for row in rows if row[0].id == order_id), None)
 
     async def _keep_pending(
         self, session: AsyncSession, guild_id: int, user_id: int, channel_id: int | None, email: str, link: GigLink
@@ -184,8 +271,9 @@ class TicketService:
             busy = ticket is not None and ticket.state != TicketState.ORPHANED
             return not busy and order.cancelled_at is None
 
-        # The oldest order still waiting for a ticket; if all have one, the newest (to point at it).
-        return next((row for row in mine if free(row)), mine[-1])
+        # The oldest order still waiting for a ticket; if all have one, the newest that has one (to point at it).
+        found = next((row for row in mine if free(row)), None)
+        return found or next((row for row in reversed(mine) if row[1] is not None), mine[-1])
 
     async def _open_now(self, row: DiscordEffect, card: TicketCard, user_id: int, channel_id: int | None) -> OpenResult:
         """Make the channel of a ticket whose `ticket.open` effect this call holds. If Discord fails it for now,
@@ -292,50 +380,11 @@ class TicketService:
             )
         return moved
 
-    # ---- /guarantee join -----------------------------------------------------------------
-    async def join(self, *, guild_id: int, user_id: int, order_id: str, email: str) -> Ticket:
-        """Verify the buyer's email and add them to the order's ticket channel."""
-        async with self._sessions() as session:
-            order = await order_repo.get(session=session, order_id=order_id.strip())
-            if order is None:
-                raise NotFoundError(
-                    f"No agreed order with id {order_id.strip()!r}. Copy the order id from the order page on the "
-                    "marketplace; if the deal was agreed just now, wait a minute and try again."
-                )
-            if not same_email(email, order.buyer_email):
-                raise EmailMismatchError("buyer")
-            ticket = await repo.for_order(session=session, order_id=order.id)
-        ticket = _joinable(ticket, order.id, guild_id, user_id)
-        if ticket.buyer_id != user_id:
-            async with self._sessions.begin() as session:
-                if not await repo.claim_buyer(
-                    session=session, ticket_id=int(ticket.id or 0), user_id=user_id, expected=None
-                ):
-                    raise ConflictError("Another account already joined this ticket as the buyer. Ask an officer.")
-                # Who the parties are is part of every escrow decision: an officer action deciding at this very
-                # moment loses its compare-and-set and looks again (and then sees the buyer) ...
-                await escrow_repo.bump_version(session=session, order_id=order.id)
-                # ... and one committed first is seen here, after the write, in this transaction.
-                if await audit_repo.acted_as(session=session, order_id=order.id, actor=str(user_id), role=Role.OFFICER):
-                    raise PermissionDeniedError(
-                        f"You already acted as an officer on order {order.id}, so you cannot also join it as its "
-                        "buyer: one person cannot hold both roles. Ask another officer or a server admin."
-                    )
-        try:
-            await self._require_opener().add_member(ticket, user_id)
-        except GuaranteeError as exc:
-            async with self._sessions.begin() as session:
-                await repo.claim_buyer(session=session, ticket_id=int(ticket.id or 0), user_id=None, expected=user_id)
-            if isinstance(exc, ChannelGoneError) and ticket.channel_id is not None:
-                await self.channel_deleted(ticket.channel_id)
-            raise
-        ticket.buyer_id = user_id
-        return ticket
-
-    def _require_opener(self) -> TicketOpener:
-        if self._opener is None:
-            raise ConflictError("The bot is not connected to Discord right now; try again in a minute.")
-        return self._opener
+    # ---- the Enter code form ---------------------------------------------------------------
+    async def redeem(self, *, token: str, user_id: int, code: str) -> OpenResult | Ticket:
+        """A code typed into the Enter code form: on the right one, finish what it was asked for."""
+        proof = await self.proof.redeem(token=token, user_id=user_id, code=code)
+        return await (self.open_proven(proof) if proof.purpose is Purpose.OPEN else self.join_proven(proof))
 
     # ---- restarts ------------------------------------------------------------------------
     async def resume(self) -> int:
@@ -359,21 +408,3 @@ class TicketService:
             ]
             await outbox.write(session, effects)
         return len(waiting)
-
-
-def _joinable(ticket: Ticket | None, order_id: str, guild_id: int, user_id: int) -> Ticket:
-    if ticket is None or ticket.state in {TicketState.OPENING, TicketState.ORPHANED}:
-        raise ConflictError(
-            f"Order {order_id} has no open ticket yet. Ask the freelancer to run `/guarantee open`, then try again."
-        )
-    if ticket.state == TicketState.CLOSED:
-        raise ConflictError(f"The ticket of order {order_id} is closed.")
-    if ticket.guild_id != guild_id:
-        raise ConflictError(f"The ticket of order {order_id} is in another server; run `/guarantee join` there.")
-    if ticket.freelancer_id == user_id:
-        raise PermissionDeniedError(
-            "You opened this ticket as the freelancer; the buyer must join with their own account."
-        )
-    if ticket.buyer_id is not None and ticket.buyer_id != user_id:
-        raise ConflictError("Another account already joined this ticket as the buyer. Ask an officer.")
-    return ticket

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.db.models import Order
+from bot.db.models import Order, Ticket
 from bot.services.errors import GuaranteeError
 from bot.services.tickets.links import GigLink, LinkError, parse_gig_link
 
@@ -92,10 +92,18 @@ def check_gig_link(text: str, marketplace_host: str) -> GigLink:
     return link
 
 
-def checks_passed(order: Order) -> list[str]:
-    """What was verified before the ticket opened, as shown to the officers."""
-    return [
-        f"Seller email matches the order ({mask_email(order.seller_email)})",
+def checks_passed(order: Order, ticket: Ticket | None = None) -> list[str]:
+    """What was verified, as shown to the officers: an email proven with a one-time code, or only compared."""
+    checks = [
+        _email_check("Seller", order.seller_email, ticket is not None and ticket.freelancer_proven),
         "Gig link matches the order's gig",
         f"Terms agreed on the marketplace (version {order.terms_version})",
     ]
+    if ticket is not None and ticket.buyer_id is not None:
+        checks.append(_email_check("Buyer", order.buyer_email, ticket.buyer_proven))
+    return checks
+
+
+def _email_check(party: str, email: str, proven: bool) -> str:
+    how = "proven with a one-time code" if proven else "matched, not proven"
+    return f"{party} email {how} ({mask_email(email)})"

@@ -10,6 +10,7 @@ import discord
 from bot.db.models import GuildConfig
 from tests.cogs.tickets.conftest import GOOD_EMAIL, gig, open_ticket, requests, ticket_channels, tickets
 from tests.harness import _faults as routes
+from tests.webhooks.events import agreed, event
 
 
 async def test_agreed_order_then_open_makes_one_private_channel(env, deliver, sent):
@@ -85,11 +86,15 @@ async def assert_refused(env, result, *phrases):
     assert await tickets(env) == [] and ticket_channels(env) == []
 
 
-async def test_wrong_email_is_refused_and_creates_nothing(env, deliver):
+async def test_a_wrong_email_gets_the_same_answer_as_an_order_not_there_yet(env, deliver):
+    # Whether an email belongs to an agreed order is not told (review item 3): a wrong email, a gig with no
+    # order yet, and another gig of the same seller all get one answer, word for word.
+    not_yet = await open_ticket(env, link=gig("ord_9"))
     await deliver()
-    result = await open_ticket(env, email="someone@else.com")
-    await assert_refused(env, result, "email check failed", "registered on your marketplace account")
-    assert await requests(env) == []
+    wrong_email = await open_ticket(env, email="someone@else.com")
+    await assert_refused(env, wrong_email, "could not open a ticket for this email and gig link")
+    assert wrong_email.content == not_yet.content
+    assert [r.gig_key for r in await requests(env)] == ["opentaskai.com/gigs/ord_9-logo"]  # only the unknown gig waits
 
 
 async def test_email_is_trimmed_and_case_insensitive_and_link_normalised(env, deliver):
@@ -100,11 +105,11 @@ async def test_email_is_trimmed_and_case_insensitive_and_link_normalised(env, de
     assert "is open" in result.content
 
 
-async def test_link_to_another_gig_is_refused(env, deliver):
+async def test_another_gig_of_the_seller_waits_like_an_unknown_one(env, deliver):
     await deliver()
     result = await open_ticket(env, link="https://opentaskai.com/gigs/something-else")
-    await assert_refused(env, result, "gig link check failed", "not the gig of your agreed order")
-    assert await requests(env) == []
+    await assert_refused(env, result, "kept your request")
+    assert result.content == (await open_ticket(env, email="nobody@example.com", link=gig("ord_8"))).content
 
 
 async def test_link_to_another_host_is_refused(env, deliver):
@@ -182,3 +187,25 @@ async def test_a_full_category_overflows_into_a_new_one(env, deliver):
     await open_ticket(env)
     (channel,) = ticket_channels(env)
     assert channel.category.name == "Tickets 2" and len(base.channels) == 50
+
+
+async def test_a_cancelled_order_gets_no_ticket_and_pings_nobody(env, deliver, sent):
+    await deliver()
+    await deliver(event("order.cancelled", {"order_id": "ord_1", "reason": "changed plans"}))
+    result = await open_ticket(env)
+    assert result.ephemeral and "was cancelled on the marketplace" in result.content
+    assert await tickets(env) == [] and ticket_channels(env) == []
+    assert [
+        payload for _, payload in sent if "allowed_mentions" in payload and payload["allowed_mentions"].get("roles")
+    ] == []
+
+
+async def test_a_cancelled_newer_order_of_the_same_gig_does_not_get_one_either(env, deliver):
+    # The gig's first order has its ticket; its second was cancelled: an open points at the first one.
+    await deliver()
+    await open_ticket(env)
+    await deliver(agreed("ord_2", gig_url=gig("ord_1"), agreed_at="2026-11-26T09:00:00+00:00"))
+    await deliver(event("order.cancelled", {"order_id": "ord_2"}))
+    result = await open_ticket(env)
+    assert "already has a guarantee ticket" in result.content and "ord_1" in result.content
+    assert [t.order_id for t in await tickets(env)] == ["ord_1"]

@@ -8,14 +8,17 @@ from datetime import timedelta
 
 import pytest
 from aiohttp import web
+from sqlalchemy import update
+from sqlmodel import col
 from standardwebhooks import Webhook
 
+from bot.db.models import Ticket
 from bot.db.repos import callbacks as callback_repo
 from bot.services.escrow.callbacks import CallbackWorker, backoff
 from bot.services.escrow.rules import Action, Role
 from bot.settings import Settings
 from tests.conftest import TEST_SECRET
-from tests.services.escrow.escrow_support import BUYER, FREELANCER, OFFICER, Sessions, make_world
+from tests.services.escrow.escrow_support import BUYER, FREELANCER, GUILD, OFFICER, Sessions, make_world
 from webhooks.callbacks import AiohttpPoster, callback_worker
 
 CALLBACK_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"  # 24 bytes, tests only
@@ -93,7 +96,7 @@ async def test_every_callback_is_delivered_once_in_order_despite_failures(sessio
         assert mine == sorted(mine, key=lambda i: int(i.rsplit("_", 1)[1]))  # in order per order
     first = next(a for a in rx.accepted if a["data"]["order_id"] == "ord_a")
     assert first["type"] == "escrow.state_changed"
-    assert (first["data"]["from"], first["data"]["to"], first["data"]["role"]) == (
+    assert (first["data"]["from"], first["data"]["to"], first["data"]["actor_role"]) == (
         "awaiting_funding",
         "funded",
         "officer",
@@ -218,3 +221,39 @@ async def test_retry_times_come_from_the_database_clock(sessions: Sessions, rece
     (row,) = await world.outbox()
     assert row.attempts == 1 and row.claimed_until is None
     assert row.next_attempt_at < utcnow() + timedelta(minutes=1)  # 30 s after now, not after the jumped clock
+
+
+async def test_the_body_is_the_one_of_the_contract_and_names_the_server(sessions: Sessions) -> None:
+    world = make_world(sessions, callbacks_enabled=True)
+    await world.order("ord_a")
+    async with sessions.begin() as session:
+        await session.execute(update(Ticket).where(col(Ticket.order_id) == "ord_a").values(channel_id=4242))
+    await world.escrow.act("ord_a", Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="PAY-9")
+    (row,) = await world.outbox()
+    (entry,) = await world.entries("ord_a")
+    body = json.loads(row.body)
+    assert set(body) == {"type", "timestamp", "data"} and body["type"] == "escrow.state_changed"
+    assert body["data"] == {
+        "order_id": "ord_a",
+        "guild_id": str(GUILD),
+        "channel_id": "4242",
+        "action": "fund",
+        "actor_role": "officer",
+        "from": "awaiting_funding",
+        "to": "funded",
+        "note": "PAY-9",
+        "escrow_version": 1,
+        "audit": {"seq": entry.seq, "hash": entry.hash},
+        "at": entry.created_at.isoformat(),
+    }
+
+
+async def test_a_change_before_any_ticket_names_no_server(sessions: Sessions) -> None:
+    world = make_world(sessions, callbacks_enabled=True)
+    await world.order("ord_a", ticket=False)
+    await world.fact("order.cancelled", "ord_a")
+    (row,) = await world.outbox()
+    data = json.loads(row.body)["data"]
+    assert (data["guild_id"], data["channel_id"], data["actor_role"], data["to"]) == (
+        None, None, "marketplace", "cancelled",
+    )  # fmt: skip
