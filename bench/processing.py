@@ -12,8 +12,13 @@ agreement (out of order). The events are stored first (as the intake does), then
   2. processing: `--workers` processors (`EventProcessor.process_due`) working the backlog together,
      from cold, until nothing is left; events/s and the ratio to the baseline.
 
-Targets: >= 2,000 events/s on SQLite; >= 3,000 on PostgreSQL with two workers. Every stored event is
-checked to be processed (or ignored) exactly once, and every agreed order to exist.
+  3. latency (`--burst N`, default 1,000): `guarantor run` on a fresh database takes a burst of N signed
+     `order.agreed` events at full speed (32 connections); for each, the time from its storing to its
+     order's creation: p50 and p99.
+
+Targets: >= 2,000 events/s on SQLite; >= 3,000 on PostgreSQL with two workers; webhook-to-order
+p99 < 1 s during a 1,000-event burst. Every stored event is checked to be processed (or ignored)
+exactly once, and every agreed order to exist.
 """
 
 from __future__ import annotations
@@ -106,6 +111,16 @@ def rows(orders: int, seed: int) -> list[dict[str, Any]]:
     return stored
 
 
+async def empty(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        names = (await connection.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        ))).scalars()  # fmt: skip
+        await connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
 async def insert(engine: Any, table: Any, batch: list[dict[str, Any]], size: int = 500) -> float:
     started = time.perf_counter()
     for i in range(0, len(batch), size):
@@ -184,16 +199,103 @@ async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, f
     }
 
 
+async def burst_latency(url: str, events: int, data_dir: str) -> dict[str, float]:
+    """Post `events` signed agreements to a real `guarantor run` at full speed; storing → order, per event."""
+    import os
+    import socket
+
+    import aiohttp
+    from standardwebhooks.webhooks import Webhook
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {
+        "MARKETPLACE_WEBHOOK_SECRETS": SECRET, "WEBHOOK_PORT": str(port), "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
+        "DISCORD_TOKEN": "", "METRICS_PORT": "", "DATA_DIR": data_dir, "PYTHONPATH": str(ROOT),
+    }  # fmt: skip
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=data_dir, stderr=asyncio.subprocess.DEVNULL
+    )
+    webhook, now = Webhook(SECRET), utcnow()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            bodies = [json.dumps({"type": "order.agreed", "timestamp": "2026-11-25T10:00:00Z", "data": terms(n)})
+                      for n in range(events)]  # fmt: skip
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in range(events):
+                queue.put_nowait(n)
+
+            async def sender() -> None:
+                while not queue.empty():
+                    n = queue.get_nowait()
+                    msg_id = f"burst-{n}"
+                    headers = {
+                        "content-type": "application/json", "webhook-id": msg_id,
+                        "webhook-timestamp": str(int(now.timestamp())),
+                        "webhook-signature": webhook.sign(msg_id, now, bodies[n]),
+                    }  # fmt: skip
+                    async with http.post(
+                        f"http://127.0.0.1:{port}/webhooks/marketplace", data=bodies[n], headers=headers
+                    ) as r:
+                        assert r.status == 202, r.status
+
+            started = time.perf_counter()
+            await asyncio.gather(*(sender() for _ in range(32)))
+            posting = time.perf_counter() - started
+        engine = create_engine(url)
+        query = text(
+            "SELECT w.received_at, o.created_at FROM webhook_events w JOIN orders o ON o.id = w.order_id "
+            "WHERE w.type = 'order.agreed'"
+        )
+        async with asyncio.timeout(120):
+            while True:
+                async with engine.connect() as connection:
+                    rows = (await connection.execute(query)).all()
+                if len(rows) == events:
+                    break
+                await asyncio.sleep(0.2)
+        await engine.dispose()
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 30)
+
+    def aware(value: Any) -> Any:
+        from datetime import UTC, datetime
+
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    lags = sorted((aware(made) - aware(stored)).total_seconds() for stored, made in rows)
+    return {"p50": lags[len(lags) // 2], "p99": lags[int(len(lags) * 0.99) - 1], "ingest": events / posting}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--burst", type=int, default=1000, help="events of the latency burst (0: skip it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         result = asyncio.run(measure(url, args.orders, args.workers, args.seed))
+        latency = None
+        if args.burst:
+            burst_url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'burst.db'}"
+            if args.database_url:  # the same PostgreSQL database: start from empty tables
+                asyncio.run(empty(burst_url))
+            latency = asyncio.run(burst_latency(burst_url, args.burst, tmp))
     backend = "postgresql" if url.startswith("postgresql") else "sqlite"
     target = TARGETS[backend]
     print(f"{backend}, {args.workers} worker(s), {int(result['events'])} stored events of {args.orders} orders")
@@ -205,6 +307,11 @@ def main() -> None:
     print(f"  statements sent per event:       {result['statements']:9.1f}")
     ok = result["left"] == 0 and result["orders_ok"] == 1.0
     print(f"  check: {'ok' if ok else 'FAILED'} ({int(result['left'])} events not processed)")
+    if latency is not None:
+        print(
+            f"  burst of {args.burst} at full ingest speed ({latency['ingest']:.0f} events/s posted): webhook-to-order "
+            f"p50 {latency['p50'] * 1000:.0f} ms, p99 {latency['p99'] * 1000:.0f} ms (target p99 < 1000 ms)"
+        )
 
 
 if __name__ == "__main__":
