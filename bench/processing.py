@@ -137,7 +137,6 @@ async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, f
     async with engine.begin() as connection:  # the baseline writes into a scratch twin of the table
         await connection.execute(text("DROP TABLE IF EXISTS bench_baseline"))
         await connection.execute(text("CREATE TABLE bench_baseline AS SELECT * FROM webhook_events WHERE 1 = 0"))
-    scratch = type("Scratch", (), {})
     from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text
 
     baseline_table = Table(
@@ -145,7 +144,6 @@ async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, f
         Column("order_id", String), Column("body", Text), Column("received_at", DateTime(timezone=True)),
         Column("status", String), Column("attempts", Integer),
     )  # fmt: skip
-    del scratch
     baseline_seconds = await insert(engine, baseline_table, stored)
     await insert(engine, table, stored)
     await engine.dispose()
