@@ -175,7 +175,7 @@ class InteractionDriver:
     def _check_visible(self, command: Any, user: Any, guild: discord.Guild | None) -> None:
         root = command.root_parent or command
         if guild is None:
-            if root.guild_only or (root.allowed_contexts and not root.allowed_contexts.bot_dm):
+            if root.guild_only or (root.allowed_contexts and not root.allowed_contexts.dm_channel):
                 raise CommandUnavailable(f"/{command.qualified_name} cannot be used in DMs")
             return
         needed, perms = root.default_permissions, self._member(guild, user).guild_permissions

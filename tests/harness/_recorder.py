@@ -191,6 +191,8 @@ class Recorder:
             result.deferred = True
         elif kind == 7 and result.source_message is not None:
             message = self._edit(result.source_message, data)
+            # the message the interaction came from, as it now reads, is this response's message
+            result.original = Reply(message, bool(int(message.get("flags") or 0) & EPHEMERAL))
         interaction = {
             "id": str(result.id),
             "type": 2,

@@ -187,6 +187,29 @@ class HarnessHttp(backend.FakeHttp):
             page = list(reversed(messages))[:limit]
         return copy.deepcopy(page)  # only the page is copied: a long channel is read page by page
 
+    async def pin_message(self, channel_id: int, message_id: int, reason: str | None = None) -> None:
+        """Like Discord: needs Pin Messages (or Manage Messages); pinning a pinned message again changes nothing.
+        (Discord also posts a "pinned a message" system message; the fake leaves it out, so a ticket's messages
+        are the bot's own.)"""
+        await self.faults.gate(routes.PIN_MESSAGE)
+        channel = self._channel(channel_id)
+        perms = channel.permissions_for(channel.guild.me)
+        if not (perms.pin_messages or perms.manage_messages or perms.administrator):
+            raise http_error(403, 50013, "Missing Permissions")
+        data = _find_message(int(channel_id), int(message_id))
+        if data.get("pinned"):
+            return
+        data["pinned"] = True
+        self.state.parse_message_update(copy.deepcopy(data))
+
+    async def pins_from(self, channel_id: int, limit: int | None = None, before: str | None = None) -> JsonDict:
+        """The pinned messages, newest pin first, in Discord's current shape (`items` of `{pinned_at, message}`)."""
+        await self.faults.gate(routes.PINS)
+        self._channel(channel_id)
+        pinned = [m for m in reversed(self._messages(channel_id)) if m.get("pinned")]
+        items = [{"pinned_at": now_iso(), "message": copy.deepcopy(m)} for m in pinned[: limit or 50]]
+        return {"items": items, "has_more": False}
+
     async def start_private_message(self, user_id: int) -> JsonDict:
         await self.faults.gate(routes.OPEN_DM)
         user = self.people.user(int(user_id))
