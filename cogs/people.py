@@ -44,3 +44,9 @@ def lacking_permissions(guild: discord.Guild) -> list[str]:
         return []
     wanted = (("Manage Channels", perms.manage_channels), ("Manage Roles", perms.manage_roles))
     return [label for label, ok in wanted if not ok]
+
+
+def can_pin(guild: discord.Guild) -> bool:
+    """Whether the bot may pin a ticket's summary (Pin Messages; Manage Messages still allows it too)."""
+    perms = guild.me.guild_permissions
+    return perms.administrator or perms.pin_messages or perms.manage_messages

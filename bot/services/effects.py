@@ -26,7 +26,7 @@ from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as ticket_repo
 from bot.services.errors import GuaranteeError, error_text
-from bot.services.escrow.announcements import Line, NextStep
+from bot.services.escrow.announcements import Line, Notice
 from bot.services.escrow.results import MARKETPLACE, Change
 from bot.services.guilds import chosen_officer_role, config_of
 from bot.services.outbox import LEASE, Kind
@@ -72,7 +72,7 @@ class DiscordSide(Protocol):
 
     async def post_line(self, snapshot: TicketSnapshot, line: Line) -> None: ...
 
-    async def tell(self, snapshot: TicketSnapshot, step: NextStep) -> None: ...
+    async def tell(self, snapshot: TicketSnapshot, notice: Notice) -> None: ...
 
     async def post_log(self, notice: LogNotice) -> None: ...
 
@@ -261,7 +261,7 @@ class EffectWorker(PollingWorker):
         elif kind is Kind.POST_LINE:
             await discord.post_line(snapshot, Line.from_payload(payload))
         else:
-            await discord.tell(snapshot, NextStep.from_payload(payload))
+            await discord.tell(snapshot, Notice.from_payload(payload))
         return True
 
     async def snapshot(self, order_id: str) -> TicketSnapshot | None:

@@ -1,55 +1,115 @@
 """The Discord side of the escrow's effects (`bot.services.effects.DiscordSide`): rebuild the ticket's
-summary in place, post a status line in the channel, and tell whoever must act next (a DM, or a
-mention in the ticket when their DMs are closed). The effect worker calls these with the ticket as
-it is now; a Discord failure is raised, and the worker retries the effect later."""
+summary in place, post a line in the channel, and tell each person the news and whether it is their turn
+(a DM that says where it comes from, or a mention in the ticket when their DMs are closed). The effect
+worker calls these with the ticket as it is now; a Discord failure is raised, and the worker retries the
+effect later."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import discord
 
 from bot.services.effects import LogNotice, TicketSnapshot
-from bot.services.escrow.announcements import Line, NextStep
+from bot.services.escrow.announcements import Line, Notice
 from bot.services.escrow.results import MARKETPLACE
-from bot.services.escrow.rules import Action, State, rule_for
+from bot.services.escrow.rules import Action, Role, State
 from bot.services.tickets.port import ChannelGoneError
 from bot.services.tickets.verification import checks_passed
+from bot.services.vocabulary import OFFICER, ROLE_WORDS, money
 from cogs.escrow._views import controls_for
 from cogs.people import officer_role
-from cogs.tickets._summary import summary_embed
+from cogs.tickets._dm import dm_text, fallback_text, ticket_link
+from cogs.tickets._next import still_their_turn, turn_text
+from cogs.tickets._summary import SummaryFacts, summary_content, summary_embed
 
 if TYPE_CHECKING:
     from cogs.client import GuarantorBot
 
 log = logging.getLogger(__name__)
 
-ESCROW_FIELD = "Escrow"
+
+class Told(Protocol):
+    """What a line or a notice says about a change: who did what, leaving the order in which state."""
+
+    @property
+    def action(self) -> Action | None: ...
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def role(self) -> Role | None: ...
 
 
-def _who(change: Line) -> str:
-    return "The marketplace" if change.actor == MARKETPLACE else f"<@{change.actor}> ({change.role.value})"
+def _who(change: Told) -> str:
+    if change.actor == MARKETPLACE:
+        return "the marketplace"
+    role = ROLE_WORDS.get(change.role.value, change.role.value) if change.role else ""
+    return f"<@{change.actor}> ({role})" if role else f"<@{change.actor}>"
 
 
-def line(change: Line) -> str:
+def _note_label(change: Line) -> str:
+    if change.action is Action.FUND:
+        return "Payment reference:"
+    if change.source is State.DISPUTED:
+        return "Decision:"
+    if change.action is Action.RELEASE:
+        return "Why without the buyer's approval:"
+    return "Reason:" if change.action in (Action.REFUND, Action.DISPUTE) else "Note:"
+
+
+def line(change: Line, amount: str = "the payment") -> str:
     """The channel's record of one change (notes are quoted; the bot never pings from user text)."""
     if change.action is Action.FLAG:
         return f"⚠️ {change.note}"
-    rule = rule_for(change.action, change.source)
-    label = rule.label if rule is not None else change.action.value
-    if change.action is Action.CLAIM:
-        text = f"🙋 {_who(change)} claimed this ticket."
-    elif change.action is Action.APPROVE:
-        text = f"👍 {_who(change)} approved the release."
-    else:
-        text = f"**{label}** · {_who(change)}: {change.source.label} → **{change.target.label}**"
-    return text + (f"\n{quote(change.note[:900])}" if change.note else "")
+    who, by_market = _who(change), change.actor == MARKETPLACE
+    texts = {
+        Action.CLAIM: f"🙋 {who} claimed this ticket.",
+        Action.TAKE_OVER: f"🔁 {who} took over this ticket"
+        + (f" from <@{change.previous}>." if change.previous else "."),
+        Action.FUND: f"💰 Payment received: {who} confirmed the buyer's payment of {amount}. It is held in escrow.",
+        Action.CANCEL: f"🚫 Order cancelled by {who}. No payment is held in escrow.",
+        Action.DELIVER: "📦 The marketplace reports the work delivered."
+        if by_market
+        else f"📦 {who} marked the work delivered.",
+        Action.APPROVE: "👍 The buyer accepted the work on the marketplace."
+        if by_market
+        else f"👍 {who} approved the work.",
+        Action.RELEASE: f"✅ {amount} released to the freelancer by {who}.",
+        Action.REFUND: f"↩️ {amount} refunded to the buyer by {who}.",
+        Action.DISPUTE: f"⚖️ {who} opened a dispute. The payment stays in escrow until a {OFFICER} decides.",
+    }
+    text = texts.get(change.action, f"{who}: the order is now {change.target.label}.")
+    if change.note:
+        text += f" {_note_label(change)}\n{quote(change.note[:900])}"
+    return text
 
 
 def quote(note: str) -> str:
     """Every line of a person's note as a quote, so no line can pass for the bot's own."""
     return "\n".join(f"> {part}" for part in note.splitlines() or [""])
+
+
+def news(notice: Notice, snapshot: TicketSnapshot) -> str | None:
+    """What happened, for one person (None: nothing but their turn)."""
+    ticket, who = snapshot.ticket, _who(notice)
+    if notice.joined is not None:
+        return f"<@{notice.joined}> joined the ticket as the buyer."
+    texts = {
+        Action.FUND: "the buyer's payment is confirmed and held in escrow.",
+        Action.DELIVER: "the work is marked delivered.",
+        Action.APPROVE: f"the buyer approved the work. A {OFFICER} releases the payment next.",
+        Action.RELEASE: f"the payment was released to the freelancer <@{ticket.freelancer_id}>.",
+        Action.REFUND: "the payment was refunded to the buyer"
+        + (f" <@{ticket.buyer_id}>." if ticket.buyer_id else "."),
+        Action.CANCEL: f"the order was cancelled by {who}. No payment is held in escrow.",
+        Action.DISPUTE: f"{who} opened a dispute. The payment stays in escrow until a {OFFICER} decides; post "
+        "your side and any proof in the ticket.",
+        Action.TAKE_OVER: f"{who} took over this ticket from you. You don't need to do anything more on it.",
+    }
+    return texts.get(notice.action) if notice.action is not None else None
 
 
 class Announcer:
@@ -76,10 +136,11 @@ class Announcer:
         channel = await self._channel(snapshot)
         state = escrow.state if escrow is not None else State.AWAITING_FUNDING.value
         approved = escrow is not None and escrow.approved_at is not None
-        embed = summary_embed(ticket, order, checks_passed(order, ticket), escrow_state=state, approved=approved)
+        facts = SummaryFacts.of(ticket, order, state, approved=approved, checks=checks_passed(order, ticket))
         try:
+            view = controls_for(order.id, state, ticket.claimed_by)
             await channel.get_partial_message(ticket.summary_message_id).edit(
-                embed=embed, view=controls_for(order.id, state)
+                content=summary_content(), embed=summary_embed(facts), view=view
             )
         except discord.NotFound:
             raise ChannelGoneError(order.id) from None
@@ -87,27 +148,28 @@ class Announcer:
     async def post_line(self, snapshot: TicketSnapshot, change: Line) -> None:
         channel = await self._channel(snapshot)
         mentions = discord.AllowedMentions.none()
-        text = line(change)
-        if change.action is Action.FLAG:
+        text = line(change, money(snapshot.order.amount, snapshot.order.currency))
+        if change.ping:
             role = officer_role(channel.guild, snapshot.officer_role_id, self._bot.settings.officer_role_name)
             if role is not None:
                 text = f"{role.mention} {text}"
                 mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role])
         await channel.send(text, allowed_mentions=mentions)
 
-    async def tell(self, snapshot: TicketSnapshot, step: NextStep) -> None:
-        """Tell one person it is their turn: a DM, else a mention in the ticket when their DMs are closed."""
+    async def tell(self, snapshot: TicketSnapshot, notice: Notice) -> None:
+        """Tell one person the news and, if it still is, their turn: a DM, else a mention in the ticket."""
         channel = await self._channel(snapshot)
-        text = (
-            f"Order {snapshot.order.id} is now {step.state.label}. "
-            f"Next step for you: **{step.step}** in <#{channel.id}>."
-        )
+        body = self._body(snapshot, notice)
+        if body is None:
+            log.info("notice to user %s on order %s is no longer true; not sent", notice.user_id, snapshot.order.id)
+            return
+        link = ticket_link(channel.guild.id, channel.id)
         try:
-            user = self._bot.get_user(step.user_id) or await self._bot.fetch_user(step.user_id)
-            await user.send(text)
+            user = self._bot.get_user(notice.user_id) or await self._bot.fetch_user(notice.user_id)
+            await user.send(dm_text(channel.guild.name, body, link=link))
         except discord.Forbidden:
-            mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(step.user_id)])
-            await channel.send(f"<@{step.user_id}> {text} (I could not DM you.)", allowed_mentions=mention)
+            mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(notice.user_id)])
+            await channel.send(fallback_text(notice.user_id, body), allowed_mentions=mention)
 
     async def post_log(self, notice: LogNotice) -> None:
         """A notice to the officers in the server's log channel; a channel that is gone drops it."""
@@ -121,3 +183,15 @@ class Announcer:
             text = f"{role.mention} {text}"
             mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role], replied_user=False)
         await channel.send(text, allowed_mentions=mentions)
+
+    @staticmethod
+    def _body(snapshot: TicketSnapshot, notice: Notice) -> str | None:
+        order, escrow = snapshot.order, snapshot.escrow
+        state = State(escrow.state) if escrow is not None else State.AWAITING_FUNDING
+        approved = escrow is not None and escrow.approved_at is not None
+        lines = []
+        if (said := news(notice, snapshot)) is not None:
+            lines.append(f"**Order {order.id} · {money(order.amount, order.currency)}:** {said}")
+        if notice.turn is not None and still_their_turn(notice.turn, state, approved=approved):
+            lines.append(f"**Your turn** (order {order.id}): {turn_text(notice.turn, state)}")
+        return "\n".join(lines) or None

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from discord.ext import commands
 
+from cogs.confirm import BackButton
 from cogs.escrow._announce import Announcer
-from cogs.escrow._views import EscrowButton
+from cogs.escrow._views import ConfirmButton, EscrowButton
 
 if TYPE_CHECKING:
     from cogs.client import GuarantorBot
@@ -19,9 +20,9 @@ class EscrowCog(commands.Cog):
         self.announcer = Announcer(bot)
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(EscrowButton)
+        self.bot.add_dynamic_items(EscrowButton, ConfirmButton, BackButton)
         self.bot.runtime.effects.attach(self.announcer)
 
     async def cog_unload(self) -> None:
         self.bot.runtime.effects.attach(None)
-        self.bot.remove_dynamic_items(EscrowButton)
+        self.bot.remove_dynamic_items(EscrowButton, ConfirmButton, BackButton)

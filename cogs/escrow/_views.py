@@ -1,11 +1,17 @@
-"""The escrow's control buttons: persistent dynamic items, one per action the state offers.
+"""The escrow's control buttons and what they open: persistent dynamic items, one per action the state offers.
 
-Custom ids are `guarantee:<action>:<order_id>`; they survive restarts because the bot
-registers the template (`add_dynamic_items`) and every click reloads the escrow from the
-database. Which buttons a state shows comes from `rules.RULES`, as do the checks.
+Custom ids are `guarantee:<action>:<order_id>`; they survive restarts because the bot registers the
+templates (`add_dynamic_items`) and every click reloads the escrow from the database. Which buttons a state
+shows comes from `rules.RULES`, as do the checks.
 
-A click or a form is one call to the escrow service, which decides who the person is on the
-order, whether the action applies, and what note it needs; the answer is the reply.
+Money never moves on one click: an action that moves it or ends the deal (`Rule.confirm`) answers with a
+question naming the amount and who gets it (`cogs.confirm.ask`, worded in `_texts.question`), whose **Yes**
+(`ConfirmButton`, `guarantee:yes:<action>:<order_id>:<version>`) carries the escrow version it was asked on,
+so a question opened on an older state is refused; **No, go back** does nothing. The note forms are in
+`_forms.py`.
+
+A click, a yes or a form is one call to the escrow service, which decides who the person is on the order,
+whether the action applies, and what it needs next; the answer is the reply.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 
 from bot.services.errors import GuaranteeError
-from bot.services.escrow.results import Change, NoteNeeded
-from bot.services.escrow.rules import Action, Note, State, rules_from
+from bot.services.escrow.results import ConfirmNeeded, NoteNeeded
+from bot.services.escrow.rules import Action, State, rules_from
+from cogs.confirm import ask, settle, yes_button
+from cogs.escrow._forms import NoteModal
+from cogs.escrow._texts import done, question, yes_label
 from cogs.people import actor_of
 from cogs.tree import respond
 
@@ -25,7 +34,9 @@ if TYPE_CHECKING:
     from cogs.client import GuarantorBot
 
 ACTIONS = "|".join(a.value for a in Action if a is not Action.FLAG)
-TEMPLATE = rf"guarantee:(?P<action>{ACTIONS}):(?P<order_id>[A-Za-z0-9_-]{{1,64}})"
+ORDER = r"(?P<order_id>[A-Za-z0-9_-]{1,64})"
+TEMPLATE = rf"guarantee:(?P<action>{ACTIONS}):{ORDER}"
+YES_TEMPLATE = rf"guarantee:yes:(?P<action>{ACTIONS}):{ORDER}:(?P<version>[0-9]{{1,12}})"
 
 _STYLES = {
     Action.RELEASE: discord.ButtonStyle.success,
@@ -35,16 +46,15 @@ _STYLES = {
     Action.REFUND: discord.ButtonStyle.danger,
     Action.CANCEL: discord.ButtonStyle.danger,
 }
-_NOTE_LABELS = {
-    Note.PAYMENT_REFERENCE: ("Confirm funding", "Payment reference"),
-    Note.REASON: ("Give a reason", "Reason (shown in the ticket and audit log)"),
-    Note.RESOLUTION: ("Resolve the dispute", "Written resolution"),
-    Note.OVERRIDE_REASON: ("Release without approval", "Why release without the buyer's approval?"),
-}
 
 
 def custom_id(action: Action, order_id: str) -> str:
     return f"guarantee:{action.value}:{order_id}"
+
+
+def _actor(interaction: discord.Interaction) -> tuple[GuarantorBot, Any]:
+    bot = cast("GuarantorBot", interaction.client)
+    return bot, actor_of(interaction.user, bot.settings.officer_role_name)
 
 
 class EscrowButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
@@ -66,72 +76,65 @@ class EscrowButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
         return cls(Action(match["action"]), match["order_id"], label=label)
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        """Refuse with the reason, ask for the note the action needs (the form remembers the escrow
-        version it was opened on), or act at once."""
-        bot = cast("GuarantorBot", interaction.client)
-        actor = actor_of(interaction.user, bot.settings.officer_role_name)
+        """Refuse with the reason, ask first (money, the deal's fate), ask for the note the action needs (the
+        form remembers the escrow version it was opened on), or act at once."""
+        bot, actor = _actor(interaction)
         try:
             result = await bot.runtime.escrow.click(self.order_id, self.action, actor)
         except GuaranteeError as exc:
             await respond(interaction, str(exc))
             return
+        if isinstance(result, ConfirmNeeded):
+            text, view = confirmation(result)
+            await respond(interaction, text, view=view)
+        elif isinstance(result, NoteNeeded):
+            await interaction.response.send_modal(NoteModal(self.order_id, self.action, result.note, result.version))
+        else:
+            await respond(interaction, done(result))
+
+
+class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=YES_TEMPLATE):
+    """The **Yes** of a question (`cogs.confirm`), bound to the escrow version it was asked on."""
+
+    def __init__(self, action: Action, order_id: str, version: int, *, label: str | None = None) -> None:
+        self.action, self.order_id, self.version = action, order_id, version
+        super().__init__(yes_button(f"guarantee:yes:{action.value}:{order_id}:{version}", label or "Yes"))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ConfirmButton:
+        label = getattr(item, "label", None)
+        return cls(Action(match["action"]), match["order_id"], int(match["version"]), label=label)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Act (or open the form the action needs) if the escrow is still as it was when asked."""
+        bot, actor = _actor(interaction)
+        try:
+            result = await bot.runtime.escrow.confirm(self.order_id, self.action, actor, version=self.version)
+        except GuaranteeError as exc:
+            await settle(interaction, str(exc))
+            return
         if isinstance(result, NoteNeeded):
             await interaction.response.send_modal(NoteModal(self.order_id, self.action, result.note, result.version))
             return
-        await respond(interaction, done(result))
+        await settle(interaction, done(result))
 
 
-class NoteModal(discord.ui.Modal):
-    """The note an action needs, bound to the escrow `version` it was opened on.
-
-    discord.py routes the submission back to this object (by user and custom id); the version is
-    in the custom id too, so a second form opened later on a newer state never shares its identity.
-    """
-
-    def __init__(self, order_id: str, action: Action, note: Note, version: int) -> None:
-        title, label = _NOTE_LABELS[note]
-        custom_id = f"guarantee:note:{action.value}:{order_id}:{version}"
-        super().__init__(title=title, custom_id=custom_id, timeout=600)
-        self.order_id, self.action, self.version = order_id, action, version
-        self.note: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
-            label=label[:45],
-            custom_id="note",
-            style=discord.TextStyle.paragraph if note is not Note.PAYMENT_REFERENCE else discord.TextStyle.short,
-            min_length=1,
-            max_length=1000,
-        )
-        self.add_item(self.note)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        """Act only if the escrow is still at the version the form was opened on."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        bot = cast("GuarantorBot", interaction.client)
-        actor = actor_of(interaction.user, bot.settings.officer_role_name)
-        try:
-            change = await bot.runtime.escrow.submit(
-                self.order_id, self.action, actor, note=self.note.value, version=self.version
-            )
-        except GuaranteeError as exc:
-            await respond(interaction, str(exc))
-            return
-        await respond(interaction, done(change))
+def confirmation(asked: ConfirmNeeded) -> tuple[str, discord.ui.View]:
+    """The question before an escrow action that moves money or ends the deal, with its buttons."""
+    yes = ConfirmButton(asked.action, asked.order_id, asked.version, label=yes_label(asked))
+    return ask(question(asked), yes=yes, subject=asked.order_id)
 
 
-def done(change: Change) -> str:
-    """The acting person's confirmation."""
-    if change.action is Action.CLAIM:
-        return f"You claimed order {change.order_id}."
-    if change.action is Action.APPROVE:
-        return f"Your approval of order {change.order_id} is recorded; an officer can now release the funds."
-    return f"Done: order {change.order_id} is now {change.target.label}."
-
-
-def controls_for(order_id: str, state: State | str) -> discord.ui.View:
-    """The persistent view for the order's summary message in `state` (no buttons once terminal)."""
+def controls_for(order_id: str, state: State | str, claimed_by: int | None = None) -> discord.ui.View:
+    """The persistent view for the order's summary message in `state` (no buttons once terminal): **Claim**
+    while nobody holds the ticket, **Take over** once someone does."""
     view = discord.ui.View(timeout=None)
     seen: set[Action] = set()
+    hidden = Action.CLAIM if claimed_by is not None else Action.TAKE_OVER
     for rule in rules_from(State(state)):
-        if rule.action not in seen:
+        if rule.action not in seen and rule.action is not hidden:
             seen.add(rule.action)
             view.add_item(EscrowButton(rule.action, order_id, label=rule.label))
     return view

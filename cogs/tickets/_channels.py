@@ -21,14 +21,22 @@ from bot.services.errors import GuaranteeError, NotFoundError
 from bot.services.guilds import GuildSettings, chosen_officer_role
 from bot.services.tickets.port import ChannelGoneError, TicketCard, TicketChannel
 from cogs.people import lacking_permissions, officer_role
-from cogs.tickets._summary import channel_name, channel_topic, summary_embed, summary_title
+from cogs.tickets._dm import dm_text, fallback_text, ticket_link
+from cogs.tickets._summary import (
+    SummaryFacts,
+    channel_name,
+    channel_topic,
+    summary_content,
+    summary_embed,
+    summary_title,
+)
 
 log = logging.getLogger(__name__)
 
 CATEGORY_LIMIT = 50
 CATEGORY_FULL = 50035  # Discord's "Invalid Form Body" code, sent when a category already holds 50 channels
 DEFAULT_CATEGORY = "Guarantee tickets"
-Controls = Callable[[str, str], discord.ui.View]
+Controls = Callable[[str, str, int | None], discord.ui.View]
 
 
 NOT_OURS = object()
@@ -55,6 +63,15 @@ def no_officer_role(default_name: str) -> DiscordSetupError:
         f"I can't open the ticket: this server has no officer role. Ask a server admin to run "
         f"`/guarantee setup` or to create a role named **{default_name}**."
     )
+
+
+async def _pin(channel: discord.TextChannel, message_id: int) -> None:
+    """Pin the summary, so its safety notice stays in reach however long the ticket grows. Pinning twice is
+    harmless; without the Pin Messages permission the summary is still the channel's first message."""
+    try:
+        await channel.get_partial_message(message_id).pin(reason="The ticket's summary and safety notice")
+    except discord.Forbidden:
+        log.warning("cannot pin the summary in channel %s: the bot lacks Pin Messages there", channel.id)
 
 
 class DiscordTicketOpener:
@@ -88,9 +105,12 @@ class DiscordTicketOpener:
             found = await self._leftover(guild, card, role)
             channel, summary_id = found if found is not None else (await self._create(guild, card, role, config), None)
             if summary_id is None:  # an adopted channel keeps the summary it has: never a second one
+                facts = SummaryFacts.of(
+                    card.ticket, card.order, card.escrow_state, approved=card.approved, checks=card.checks
+                )
                 message = await channel.send(
-                    content=f"{role.mention} a new order needs a guarantor.",
-                    embed=summary_embed(card.ticket, card.order, card.checks, escrow_state=card.escrow_state),
+                    content=summary_content(ping=role),
+                    embed=summary_embed(facts),
                     allowed_mentions=discord.AllowedMentions(
                         everyone=False, users=False, roles=[role], replied_user=False
                     ),
@@ -99,13 +119,14 @@ class DiscordTicketOpener:
                 summary_id = message.id
         except discord.Forbidden:
             raise missing_permissions("Manage Channels", "Manage Roles") from None
+        await _pin(channel, summary_id)
         return TicketChannel(channel.id, summary_id)
 
     def _view(self, card: TicketCard) -> Any:
         """The escrow's control buttons when the escrow extension provides them (else no view)."""
         if self._controls is None:
             return discord.utils.MISSING
-        return self._controls(card.ticket.order_id, card.escrow_state or "awaiting_funding")
+        return self._controls(card.ticket.order_id, card.escrow_state or "awaiting_funding", card.ticket.claimed_by)
 
     async def _leftover(
         self, guild: discord.Guild, card: TicketCard, role: discord.Role
@@ -253,7 +274,8 @@ class DiscordTicketOpener:
     async def channel_exists(self, guild_id: int, channel_id: int) -> bool:
         return await self._channel(channel_id) is not None
 
-    async def add_member(self, ticket: Ticket, user_id: int) -> None:
+    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True) -> None:
+        """Let the buyer into the ticket; `announce`: say so in it (not for someone who was in already)."""
         channel = await self._channel(ticket.channel_id) if ticket.channel_id else None
         if not isinstance(channel, discord.TextChannel):
             raise ChannelGoneError(ticket.order_id)
@@ -271,21 +293,25 @@ class DiscordTicketOpener:
                 target, view_channel=True, send_messages=True, read_message_history=True, attach_files=True,
                 embed_links=True, reason=f"Buyer of order {ticket.order_id} verified",
             )  # fmt: skip
-            how = "proven with a one-time code" if ticket.buyer_proven else "matched, not proven"
-            await channel.send(f"<@{user_id}> joined as the buyer (email {how}).")
+            if announce:
+                how = "was proven with a one-time code" if ticket.buyer_proven else "matches the order's (not proven)"
+                await channel.send(f"<@{user_id}> joined as the buyer: their email {how}.")
         except discord.NotFound:
             raise ChannelGoneError(ticket.order_id) from None
         except discord.Forbidden:
             raise missing_permissions("Manage Roles") from None
 
     async def notify(
-        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None
-    ) -> None:
-        """DM the user; when their DMs are closed, mention them where they asked."""
-        content = f"{text} <#{ticket_channel_id}>" if ticket_channel_id else text
+        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None,
+        guild_id: int | None = None,
+    ) -> None:  # fmt: skip
+        """DM the user (saying where it comes from, linking the ticket); when their DMs are closed, mention them
+        where they asked."""
+        guild = self._client.get_guild(guild_id) if guild_id is not None else None
+        link = ticket_link(guild_id, ticket_channel_id) if guild_id is not None and ticket_channel_id else None
         try:
             user = self._client.get_user(user_id) or await self._client.fetch_user(user_id)
-            await user.send(content)
+            await user.send(dm_text(guild.name if guild else None, text, link=link))
             return
         except discord.HTTPException as exc:
             log.info("DM to user %s failed (%s); falling back to a mention", user_id, exc.status)
@@ -294,7 +320,7 @@ class DiscordTicketOpener:
             log.warning("could not tell user %s: DMs closed and no channel to mention them in", user_id)
             return
         await channel.send(
-            f"<@{user_id}> {content}",
+            fallback_text(user_id, text, ticket_channel_id=ticket_channel_id),
             allowed_mentions=discord.AllowedMentions(
                 everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
             ),

@@ -13,8 +13,9 @@ from bot.services.escrow.rules import State
 from bot.services.guilds import chosen_officer_role
 from bot.services.tickets.proof import CodeSent
 from bot.services.tickets.queries import TicketQueries
+from bot.services.vocabulary import OFFICER, capitalised
 from cogs.escrow import controls_for
-from cogs.people import actor_of, lacking_permissions, officer_role
+from cogs.people import actor_of, can_pin, lacking_permissions, officer_role
 from cogs.tickets import _replies as _render
 from cogs.tickets._channels import DiscordTicketOpener
 from cogs.tickets._proof import CodeButton, send_code_reply
@@ -24,10 +25,17 @@ if TYPE_CHECKING:
     from bot.services.guilds import Actor
     from cogs.client import GuarantorBot
 
-STATE_CHOICES = [app_commands.Choice(name=s, value=s) for s in ("open", "opening", "orphaned", "closed")]
-STATE_CHOICES += [app_commands.Choice(name=f"escrow: {s.label}", value=s.value) for s in State]
+_TICKET_CHOICES = (
+    ("Open tickets", "open"),
+    ("Tickets being opened", "opening"),
+    ("Tickets whose channel was deleted", "orphaned"),
+    ("Closed tickets", "closed"),
+)
+STATE_CHOICES = [app_commands.Choice(name=name, value=value) for name, value in _TICKET_CHOICES]
+STATE_CHOICES += [app_commands.Choice(name=f"Escrow: {capitalised(s.label)}", value=s.value) for s in State]
 
 
+@app_commands.guild_only()  # tickets live in a server: the group is not offered in DMs at all
 class GuaranteeCog(
     commands.GroupCog, group_name="guarantee", group_description="Escrow tickets for marketplace orders"
 ):
@@ -50,7 +58,7 @@ class GuaranteeCog(
         self.tickets.attach(None)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.guild is None:
+        if interaction.guild is None:  # an old client may still send one from a DM
             raise app_commands.NoPrivateMessage()
         return True
 
@@ -115,13 +123,13 @@ class GuaranteeCog(
             The email of your marketplace account: the buyer email of the order.
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
-        ticket = await self.tickets.join(
+        joined = await self.tickets.join(
             guild_id=interaction.guild_id or 0, user_id=interaction.user.id, order_id=order_id, email=email
         )
-        if isinstance(ticket, CodeSent):
-            await send_code_reply(interaction, ticket)
+        if isinstance(joined, CodeSent):
+            await send_code_reply(interaction, joined)
             return
-        await respond(interaction, _render.joined_reply(ticket))
+        await respond(interaction, _render.join_reply(joined))
 
     @app_commands.command(name="status")
     async def status(
@@ -176,16 +184,20 @@ class GuaranteeCog(
         config = await self.guilds.get(interaction.guild.id)
         role = officer_role(interaction.guild, chosen_officer_role(config), self.bot.settings.officer_role_name)
         if role is not None and role in user.roles:
-            text = f"✅ {user.mention} **is** a Guarantor Officer in this server (role {role.mention})."
+            text = (
+                f"✅ {user.mention} **is** a {OFFICER} in this server (role {role.mention}). Even so, pay only as "
+                "posted in your ticket, never by DM."
+            )
         else:
             text = (
-                f"❌ {user.mention} is **NOT** a Guarantor Officer in this server. Do not send them money or "
+                f"❌ {user.mention} is **NOT** a {OFFICER} in this server. Do not send them money or "
                 "personal details; officers never DM first. Report them to the server's moderators."
             )
         await respond(interaction, text)
 
     @app_commands.command(name="setup")
-    @app_commands.default_permissions(manage_guild=True)  # Discord ignores this on subcommands; the check guards
+    # Discord honours `default_permissions` only on a top-level command, and `/guarantee setup` is a subcommand
+    # (its name is part of the product's contract): it stays listed, and this check refuses non-admins.
     @app_commands.checks.has_permissions(manage_guild=True)
     async def setup_guild(
         self,
@@ -241,4 +253,6 @@ def _setup_reply(
         lines.append(
             f"⚠️ I still need the **{'** and **'.join(lacking)}** permission(s) to open tickets: grant them to my role."
         )
+    if not can_pin(guild):
+        lines.append("⚠️ Grant my role **Pin Messages** too, so I can pin each ticket's summary and its safety notice.")
     return "\n".join(lines)

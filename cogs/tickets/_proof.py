@@ -61,7 +61,7 @@ class CodeModal(discord.ui.Modal):
         if isinstance(result, OpenResult):
             text = _replies.open_reply(result, bot.settings.pending_request_hours)
         else:
-            text = _replies.joined_reply(result)
+            text = _replies.join_reply(result)
         await respond(interaction, text)
 
 

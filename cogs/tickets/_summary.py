@@ -1,18 +1,31 @@
-"""How a ticket looks in Discord: its channel name, the summary embed, the safety notice."""
+"""How a ticket looks in Discord: its channel name, and its summary, the one message that is always true.
+
+The summary is rebuilt whole from the order as it is (`summary_embed`, `summary_content`) when the ticket
+opens, on every escrow change and on every join; `/guarantee status` shows the same embed with the history
+added (`cogs.tickets._replies.status_embed`). Its layout, top to bottom: the safety notice (the message's
+text, so it is the first thing anyone reads, and the message is pinned), then the **Next** block (who acts
+next and how), then the terms, the people, the checks.
+
+Other features add to it without changing it: `SummaryFacts.notes` (lines under the Next block, e.g. terms
+that changed) and `SummaryFacts.fields` (extra fields before the checks, e.g. how an email was proven).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import discord
 
 from bot.db.models import Order, Ticket
 from bot.services.escrow.rules import State
 from bot.services.tickets.verification import mask_email, mask_emails_in
+from bot.services.vocabulary import OFFICER, SAFETY_NOTICE, capitalised, money
+from cogs.tickets._next import Standing, next_block
 
-SAFETY_NOTICE = (
-    "Officers never DM first and never ask you to pay outside this ticket. "
-    "Check anyone who claims to be an officer with `/guarantee officer`."
-)
 CHANNEL_PREFIX = "guarantee-"
+ESCROW_FIELD = "Escrow"  # the field that says where the payment is (the harness reads it)
+SAFETY_LINE = f"🛡️ **Safety:** {SAFETY_NOTICE}"
 
 
 def channel_name(order_id: str) -> str:
@@ -24,52 +37,80 @@ def channel_topic(order_id: str) -> str:
     return f"Guarantee ticket for order {order_id}"
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def terms_embed(order: Order, *, title: str, escrow_state: str | None = None) -> discord.Embed:
-    """The order's terms; every email masked, all user text inside the embed (embeds never ping)."""
-    embed = discord.Embed(title=_clip(title, 256), colour=discord.Colour.blurple(), url=order.gig_url)
-    embed.add_field(name="Amount", value=f"{order.amount} {order.currency}")
-    embed.add_field(name="Delivery due", value=discord.utils.format_dt(order.delivery_due, "F"))
-    embed.add_field(name="Escrow", value=State(escrow_state or State.AWAITING_FUNDING).label)
-    embed.add_field(name="Seller", value=_party(order.seller_name, order.seller_email))
-    embed.add_field(name="Buyer", value=_party(order.buyer_name, order.buyer_email))
-    embed.add_field(name="Terms version", value=str(order.terms_version))
-    embed.add_field(name="Deliverables", value=_clip(mask_emails_in(order.deliverables), 1024), inline=False)
-    return embed
-
-
-def _party(name: str | None, email: str) -> str:
-    """A party's name as the marketplace sent it (any email in it masked), and their email masked."""
-    masked = mask_email(email)
-    return _clip(f"{mask_emails_in(name)} ({masked})", 1024) if name else masked
-
-
 def summary_title(order_id: str) -> str:
     return _clip(f"Guarantee ticket · order {order_id}", 256)
 
 
-def escrow_value(state: str | None, *, approved: bool = False, claimed_by: int | None = None) -> str:
-    """The summary's Escrow field: the state in words, the buyer's approval, the officer who claimed it."""
-    value = State(state or State.AWAITING_FUNDING).label + (" · buyer approved" if approved else "")
-    return value + (f" · claimed by <@{claimed_by}>" if claimed_by else "")
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def summary_embed(
-    ticket: Ticket, order: Order, checks: list[str], *, escrow_state: str | None = None, approved: bool = False
-) -> discord.Embed:
-    """The ticket's summary, whole: terms, the escrow, people, the checks passed and the safety notice."""
-    embed = terms_embed(order, title=summary_title(order.id), escrow_state=escrow_state)
-    index = next(i for i, f in enumerate(embed.fields) if f.name == "Escrow")
-    embed.set_field_at(
-        index, name="Escrow", value=escrow_value(escrow_state, approved=approved, claimed_by=ticket.claimed_by)
+@dataclass(frozen=True, slots=True)
+class SummaryFacts:
+    """Everything a summary shows, read from the database when it is built."""
+
+    ticket: Ticket
+    order: Order
+    state: State = State.AWAITING_FUNDING
+    approved: bool = False
+    checks: Sequence[str] = ()
+    notes: Sequence[str] = ()  # extra lines under the Next block (other features: terms changes, ...)
+    fields: Sequence[tuple[str, str]] = ()  # extra (name, value) fields before the checks
+
+    @classmethod
+    def of(
+        cls, ticket: Ticket, order: Order, state: str | None, *, approved: bool = False, checks: Sequence[str] = ()
+    ) -> SummaryFacts:
+        return cls(ticket, order, State(state or State.AWAITING_FUNDING), approved, tuple(checks))
+
+    @property
+    def standing(self) -> Standing:
+        ticket, order = self.ticket, self.order
+        return Standing(
+            order.id, self.state, self.approved, ticket.freelancer_id, ticket.buyer_id, ticket.claimed_by,
+            money(order.amount, order.currency), mask_emails_in(order.buyer_name) if order.buyer_name else None,
+        )  # fmt: skip
+
+
+def escrow_value(state: State, *, approved: bool = False) -> str:
+    """The Escrow field: where the payment is, in words, and whether the buyer approved the work."""
+    return capitalised(state.label) + (" · buyer approved the work" if approved else "")
+
+
+def summary_content(*, ping: discord.Role | None = None) -> str:
+    """The summary message's text: the safety notice, first (the officer role's ping only when the ticket opens)."""
+    return f"{SAFETY_LINE}\n{ping.mention} New ticket: a {OFFICER} is needed." if ping else SAFETY_LINE
+
+
+def summary_embed(facts: SummaryFacts, *, title: str | None = None) -> discord.Embed:
+    """The ticket's summary, whole: the Next block, the escrow, the terms, the people, the checks."""
+    order, ticket = facts.order, facts.ticket
+    description = "\n".join([next_block(facts.standing), *facts.notes])
+    embed = discord.Embed(
+        title=_clip(title or summary_title(order.id), 256),
+        description=_clip(description, 4096),
+        colour=discord.Colour.blurple(),
+        url=order.gig_url,
     )
-    people = f"Freelancer: <@{ticket.freelancer_id}>\nBuyer: " + (
-        f"<@{ticket.buyer_id}>" if ticket.buyer_id else "not joined yet (`/guarantee join`)"
-    )
-    embed.add_field(name="Parties on Discord", value=people, inline=False)
-    embed.add_field(name="Checks passed", value="\n".join(f"✅ {check}" for check in checks) or "—", inline=False)
-    embed.add_field(name="Safety notice", value=SAFETY_NOTICE, inline=False)
+    embed.add_field(name=ESCROW_FIELD, value=escrow_value(facts.state, approved=facts.approved))
+    embed.add_field(name="Amount", value=money(order.amount, order.currency))
+    embed.add_field(name="Delivery due", value=discord.utils.format_dt(order.delivery_due, "F"))
+    embed.add_field(name="Freelancer", value=_party(ticket.freelancer_id, order.seller_name, order.seller_email))
+    embed.add_field(name="Buyer", value=_party(ticket.buyer_id, order.buyer_name, order.buyer_email))
+    officer = f"<@{ticket.claimed_by}>" if ticket.claimed_by else "not claimed yet"
+    embed.add_field(name=OFFICER, value=officer)
+    embed.add_field(name="Deliverables", value=_clip(mask_emails_in(order.deliverables), 1024), inline=False)
+    for name, value in facts.fields:
+        embed.add_field(name=_clip(name, 256), value=_clip(value, 1024), inline=False)
+    checks = "\n".join(f"✅ {check}" for check in facts.checks)
+    if checks:
+        embed.add_field(name="Checks", value=_clip(checks, 1024), inline=False)
     return embed
+
+
+def _party(user_id: int | None, name: str | None, email: str) -> str:
+    """A party as the marketplace knows them (email masked) and, once they are here, their Discord account."""
+    masked = mask_email(email)
+    known = f"{mask_emails_in(name)} ({masked})" if name else masked  # a name may hold an email: masked too
+    here = f"<@{user_id}>" if user_id else "not joined yet"
+    return _clip(f"{here}\n{known}", 1024)

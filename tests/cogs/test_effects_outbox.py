@@ -62,9 +62,9 @@ async def test_a_503_on_the_summary_edit_after_a_transition_is_retried_without_a
     env = ticket.env
     env.faults.fail(routes.EDIT_MESSAGE, 503, times=50)
     done = await ticket.click_and_write("fund", env.officer, "REF-1")
-    assert "now funded" in done.content
+    assert "held in escrow" in done.content
     assert ticket.summary_state() == "awaiting_funding"  # the edit failed: the summary is behind for now
-    assert any("**funded**" in line for line in ticket.lines())  # the status line did not wait for it
+    assert any("Payment received" in line for line in ticket.lines())  # the status line did not wait for it
 
     env.faults.clear()
     await env.expire_holds()

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.db.models import AuditEntry, Escrow, Order, Ticket
+from bot.services.vocabulary import state_of_words
 from tests.harness._recorder import InteractionResult
 from tests.webhooks.events import agreed, dumps, signed_headers
 from webhooks import create_app
@@ -33,8 +34,18 @@ def escrow_field(embed: JsonDict | discord.Embed) -> str:
 
 
 def shown_escrow_state(embed: JsonDict | discord.Embed) -> str:
-    """The escrow state an embed shows, as the database spells it: "awaiting_funding", "refunded", ..."""
-    return escrow_field(embed).split(" · ")[0].replace(" ", "_")
+    """The escrow state an embed shows, as the database spells it: "awaiting_funding", "refunded", ...
+    (the embed says it in words: "Waiting for payment", "Refunded to the buyer", ...)."""
+    return state_of_words(escrow_field(embed).split(" · ")[0])
+
+
+YES = "guarantee:yes:"  # the custom ids of a question's **Yes** button
+BACK = "guarantee:back:"  # ... and of its **No, go back**
+
+
+def yes_of(result: InteractionResult) -> str | None:
+    """The custom id of the **Yes** of the question a result shows, if it shows one."""
+    return next((cid for cid in (result.message.custom_ids if result.message else []) if cid.startswith(YES)), None)
 
 
 class Marketplace:
@@ -94,8 +105,16 @@ class TicketView:
         return [c["custom_id"] for row in self.summary.get("components", []) for c in row["components"]]
 
     def escrow_field(self) -> str:
-        """The summary's Escrow field as shown, e.g. "delivered · buyer approved · claimed by <@1>"."""
+        """The summary's Escrow field as shown, e.g. "Work delivered · buyer approved the work"."""
         return escrow_field(self.summary["embeds"][0])
+
+    def field(self, name: str) -> str:
+        """A field of the summary by name ("Buyer", "Guarantor Officer", ...)."""
+        return next(str(f["value"]) for f in self.summary["embeds"][0].get("fields", []) if f["name"] == name)
+
+    def next_step(self) -> str:
+        """The summary's first block: who acts next and how (its embed's description)."""
+        return str(self.summary["embeds"][0].get("description") or "")
 
     def summary_state(self) -> str:
         """The escrow state the summary shows, exactly ("refunded" is never mistaken for "funded")."""
@@ -110,10 +129,25 @@ class TicketView:
         return await self.env.driver.click(self.summary, f"guarantee:{action}:{order_id or self.order_id}", by=by)
 
     async def click_and_write(self, action: str, by: Any, note: str, order_id: str | None = None) -> InteractionResult:
-        """Click an action that asks for a note, and submit the form with `note` (input custom id "note")."""
+        """Click an action that asks for a note, and submit the form with `note` (input custom id "note"). An
+        action that asks "are you sure?" first (release, refund) is answered yes on the way."""
         shown = await self.click(action, by, order_id)
+        if shown.modal is None and yes_of(shown) is not None:
+            shown = await self.answer_yes(shown, by)
         assert shown.modal is not None, shown.content
         return await self.env.driver.submit_modal(shown, {"note": note}, by=by)
+
+    async def click_and_confirm(self, action: str, by: Any, order_id: str | None = None) -> InteractionResult:
+        """Click an action that asks "are you sure?" first (release, refund, cancel, take over), and say yes."""
+        asked = await self.click(action, by, order_id)
+        assert asked.modal is None and yes_of(asked) is not None, asked.content
+        return await self.answer_yes(asked, by)
+
+    async def answer_yes(self, asked: InteractionResult, by: Any) -> InteractionResult:
+        """Click the **Yes** of a question the bot asked (`asked`: the click that asked it)."""
+        yes = yes_of(asked)
+        assert yes is not None, f"no question was asked: {asked.content!r}"
+        return await self.env.driver.click(asked, yes, by=by)
 
     async def escrow(self, order_id: str | None = None) -> Escrow:
         """The escrow row in the database."""

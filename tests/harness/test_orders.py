@@ -42,6 +42,7 @@ async def test_the_escrow_state_is_read_exactly_not_by_substring(ticket):
     await ticket.click_and_write("refund", env.officer, "the buyer changed their mind")
     assert ticket.summary_state() == "refunded" != "funded"
     assert await ticket.escrow_state() == "refunded"
-    summary = {"fields": [{"name": "Escrow", "value": "delivered · buyer approved · claimed by <@1>"}]}
+    summary = {"fields": [{"name": "Escrow", "value": "Work delivered · buyer approved the work"}]}
     assert shown_escrow_state(summary) == "delivered"
-    assert shown_escrow_state({"fields": [{"name": "Escrow", "value": "awaiting funding"}]}) == "awaiting_funding"
+    assert shown_escrow_state({"fields": [{"name": "Escrow", "value": "Waiting for payment"}]}) == "awaiting_funding"
+    assert shown_escrow_state({"fields": [{"name": "Escrow", "value": "Payment held in escrow"}]}) == "funded"

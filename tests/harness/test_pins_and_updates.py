@@ -1,4 +1,4 @@
-"""The fake Discord's pins and message updates behave as Discord's do."""
+"""The fake Discord's pins, guild-only command groups and message updates behave as Discord's do."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import discord
 import pytest
 
 from tests.harness import _faults as routes
+from tests.harness._driver import CommandUnavailable
 
 BOT = discord.PermissionOverwrite(view_channel=True, send_messages=True, read_message_history=True)
 
@@ -32,6 +33,13 @@ async def test_pinning_needs_pin_messages_or_manage_messages(env):
     bot_role._permissions = discord.Permissions(view_channel=True, send_messages=True, pin_messages=True).value
     await message.pin()
     assert env.messages(channel)[0]["pinned"] is True
+
+
+async def test_a_guild_only_group_is_not_offered_in_dms(env):
+    with pytest.raises(CommandUnavailable, match="cannot be used in DMs"):
+        await env.driver.command("guarantee status", by=env.buyer)
+    shown = await env.driver.command("harness whoami", by=env.buyer)  # a group offered everywhere still works
+    assert "guild=None" in shown.content
 
 
 async def test_a_button_that_updates_its_message_reports_the_message_as_it_now_reads(env):

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.services.escrow.rules import RULES, Action, Note, Role, State, rule_for
-from cogs.escrow._views import NoteModal, controls_for
+from cogs.escrow._forms import NoteModal
+from cogs.escrow._views import controls_for
 
 README = Path(__file__).parents[1] / "README.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
@@ -33,12 +34,12 @@ def _load_examples() -> dict[str, Any]:
 globals().update(_load_examples())
 
 
-def readme_escrow_table() -> dict[tuple[str, str], tuple[set[str], set[Role], str]]:
-    """(action, label) -> (states shown in, roles who may click, form) as the README's table says."""
+def readme_escrow_table() -> dict[tuple[str, str], tuple[set[str], set[Role], str, bool]]:
+    """(action, label) -> (states shown in, roles who may click, form, asks first) as the README's table says."""
     rows = {}
     for line in README.read_text(encoding="utf-8").splitlines():
         if line.startswith("| `guarantee:"):
-            custom_id, label, shown, who, form = (cell.strip() for cell in line.strip("|").split("|"))
+            custom_id, label, shown, who, form, asks = (cell.strip() for cell in line.strip("|").split("|"))
             action = re.fullmatch(r"`guarantee:(\w+):<order_id>`", custom_id)
             assert action is not None, line
             if shown == "every non-terminal state":
@@ -46,32 +47,35 @@ def readme_escrow_table() -> dict[tuple[str, str], tuple[set[str], set[Role], st
             else:
                 states = {s.strip() for s in shown.split(",")}
             roles = {role for role in ROLES if role.value in who.split("(")[0]}  # "(...)": a condition
-            rows[(action[1], label)] = (states, roles, form)
+            assert asks in ("yes", "no"), line
+            rows[(action[1], label)] = (states, roles, form, asks == "yes")
     return rows
 
 
-def escrow_buttons() -> dict[tuple[str, str], tuple[set[str], set[Role], Note]]:
-    """The same, from the buttons `controls_for` puts on the summary in each state and the rules behind them."""
-    shown: dict[tuple[str, str], tuple[set[str], set[Role], Note]] = {}
+def escrow_buttons() -> dict[tuple[str, str], tuple[set[str], set[Role], Note, bool]]:
+    """The same, from the buttons `controls_for` puts on the summary in each state (claimed or not) and the rules
+    behind them."""
+    shown: dict[tuple[str, str], tuple[set[str], set[Role], Note, bool]] = {}
     for state in State:
-        for row in controls_for("ord_1", state.value).to_components():
-            for button in row["components"]:
-                action = Action(button["custom_id"].split(":")[1])
-                rule = rule_for(action, state)
-                assert rule is not None, (action, state)
-                facts = (set(rule.roles) & set(ROLES), rule.note)
-                states, *known = shown.setdefault((action.value, button["label"]), (set(), *facts))
-                assert tuple(known) == facts, f"{action} {button['label']!r} asks different things in different states"
-                states.add(state.value)
+        for claimed_by in (None, 1):
+            for row in controls_for("ord_1", state.value, claimed_by).to_components():
+                for button in row["components"]:
+                    action = Action(button["custom_id"].split(":")[1])
+                    rule = rule_for(action, state)
+                    assert rule is not None, (action, state)
+                    facts = (set(rule.roles) & set(ROLES), rule.note, rule.confirm)
+                    states, *known = shown.setdefault((action.value, button["label"]), (set(), *facts))
+                    assert tuple(known) == facts, f"{action} {button['label']!r} differs between states"
+                    states.add(state.value)
     return shown
 
 
 async def test_the_escrow_table_matches_the_buttons_and_rules() -> None:
     table, buttons = readme_escrow_table(), escrow_buttons()
     assert set(table) == set(buttons)
-    for key, (states, roles, note) in buttons.items():
-        documented_states, documented_roles, form = table[key]
-        assert (documented_states, documented_roles) == (states, roles), key
+    for key, (states, roles, note, confirm) in buttons.items():
+        documented_states, documented_roles, form, asks = table[key]
+        assert (documented_states, documented_roles, asks) == (states, roles, confirm), key
         assert form == "—" if note is Note.NONE else form.startswith(note.value), (key, form)
 
 

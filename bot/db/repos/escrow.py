@@ -41,15 +41,17 @@ async def compare_and_set(*, session: AsyncSession, order_id: str, version: int,
     return rowcount(await session.execute(statement)) == 1
 
 
-async def bump_version(*, session: AsyncSession, order_id: str) -> None:
-    """Something every pending form and decision depends on changed (who the parties are): they must look again."""
+async def bump_version(*, session: AsyncSession, order_id: str) -> int | None:
+    """Something every pending form and decision depends on changed (who the parties are): they must look again.
+    Returns the new version (None: the order has no escrow)."""
     statement = (
         update(Escrow)
         .where(col(Escrow.order_id) == order_id)
         .values(version=col(Escrow.version) + 1, updated_at=utcnow())
+        .returning(col(Escrow.version))
         .execution_options(synchronize_session=False)
     )
-    await session.execute(statement)
+    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def set_flag(*, session: AsyncSession, order_id: str, flag: str) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from bot.db.core import rowcount
 from bot.db.models import RequestState, TicketRequest
 
 
@@ -27,13 +27,25 @@ async def pending_for_gig(*, session: AsyncSession, gig_key: str, now: datetime)
     return (await session.scalars(query)).all()
 
 
-async def expire(*, session: AsyncSession, now: datetime) -> int:
+async def any_to_expire(*, session: AsyncSession, now: datetime) -> bool:
+    """Whether some waiting request's time is up (a read: a sweep with nothing to do writes nothing)."""
+    query = select(col(TicketRequest.id)).where(
+        col(TicketRequest.state) == RequestState.PENDING, col(TicketRequest.expires_at) <= now
+    )
+    return (await session.scalars(query.limit(1))).first() is not None
+
+
+async def expire(*, session: AsyncSession, now: datetime) -> list[tuple[int, int, int | None, int]]:
+    """Mark the requests whose wait is over expired; returns (id, user_id, channel_id, guild_id) of each, only
+    the ones this transaction expired (two processes sweeping at once each get their own)."""
+    told = (TicketRequest.id, TicketRequest.user_id, TicketRequest.channel_id, TicketRequest.guild_id)
     result = await session.execute(
         update(TicketRequest)
         .where(col(TicketRequest.state) == RequestState.PENDING, col(TicketRequest.expires_at) <= now)
         .values(state=RequestState.EXPIRED.value, resolved_at=now)
+        .returning(*(col(column) for column in told))
     )
-    return rowcount(result)
+    return [cast(tuple[int, int, int | None, int], tuple(row)) for row in result.all()]
 
 
 async def unnotified(*, session: AsyncSession, order_id: str | None = None) -> Sequence[TicketRequest]:

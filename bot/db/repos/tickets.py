@@ -163,13 +163,14 @@ async def set_claim(*, session: AsyncSession, order_id: str, officer_id: int) ->
     await session.execute(statement)
 
 
-async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order, str | None] | None:
-    """The ticket, its order and its escrow state (None without an escrow row), in one query."""
+async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order, str | None, bool] | None:
+    """The ticket, its order, its escrow state (None without an escrow row) and whether the buyer approved the
+    work, in one query."""
     query = (
-        select(Ticket, Order, col(Escrow.state))
+        select(Ticket, Order, col(Escrow.state), col(Escrow.approved_at))
         .join(Order, _ORDER)
         .outerjoin(Escrow, _ESCROW)
         .where(col(Ticket.id) == ticket_id)
     )
     row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1], row[2])
+    return None if row is None else (row[0], row[1], row[2], row[3] is not None)

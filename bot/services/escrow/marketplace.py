@@ -27,14 +27,22 @@ from bot.services.escrow.results import MARKETPLACE, Change, ticket_view
 from bot.services.escrow.rules import Action, Role, State, rule_for
 from bot.services.escrow.service import EscrowService
 
+_NOT_HELD = "but no payment is held in escrow yet. A Guarantor Officer checks with both parties here."
 _FLAGS = {
-    ("order.delivered", State.AWAITING_FUNDING): "The marketplace reports the order delivered, but it is not funded.",
-    ("order.completed", State.AWAITING_FUNDING): "The marketplace reports the order completed, but it is not funded.",
-    ("order.completed", State.DISPUTED): "The buyer accepted the order on the marketplace during the dispute.",
+    ("order.delivered", State.AWAITING_FUNDING): f"The marketplace reports the work delivered, {_NOT_HELD}",
+    ("order.completed", State.AWAITING_FUNDING): f"The marketplace reports the order completed, {_NOT_HELD}",
+    ("order.completed", State.DISPUTED): "The buyer accepted the work on the marketplace during the dispute. "
+    "The Guarantor Officer deciding it takes that into account.",
 }
 _MOVES_ESCROW = frozenset({"order.delivered", "order.completed", "order.cancelled"})
-_CANCEL_FLAG = "The order was cancelled on the marketplace after funding: an officer must decide (refund?)."
-_TERMS_FLAG = "New terms arrived after funding. They are recorded, not applied: the funded terms stand."
+_CANCEL_FLAG = (
+    "The order was cancelled on the marketplace while its payment is held in escrow: a Guarantor Officer "
+    "decides whether to refund the buyer."
+)
+_TERMS_FLAG = (
+    "New terms arrived after the payment was put in escrow. They are recorded, not applied: the terms the "
+    "payment was made for stand."
+)
 
 
 class MarketplaceEscrow:

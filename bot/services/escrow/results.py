@@ -1,5 +1,6 @@
-"""What an escrow action comes to: the recorded `Change` (with the ticket as it stood), a form that is
-needed first (`NoteNeeded`), or one of the refusals below, each a sentence for the person who acted."""
+"""What an escrow action comes to: the recorded `Change` (with the ticket as it stood), a question to answer
+first (`ConfirmNeeded`: are you sure?), a form that is needed first (`NoteNeeded`), or one of the refusals
+below, each a sentence for the person who acted (`refusals.py` words the ones about who may act)."""
 
 from __future__ import annotations
 
@@ -67,10 +68,28 @@ class Change:
     ticket: TicketView | None = None
     callback_queued: bool = False
     effect_ids: tuple[int, ...] = ()  # its Discord effects in the outbox
+    money: str = ""  # the order's amount and currency, "120.50 USD"
+    replaced: int | None = None  # a take-over: the officer who held the ticket before
 
     @property
     def state_changed(self) -> bool:
         return self.source is not self.target
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmNeeded:
+    """The action is allowed, and moves money or ends the deal: the person must say yes first, on a question
+    naming the amount and who gets it. The answer is bound to `version`: a question opened on an older state
+    is refused. `note`: the form that follows the yes, if the action needs one."""
+
+    order_id: str
+    action: Action
+    version: int
+    money: str
+    freelancer_id: int | None
+    buyer_id: int | None
+    claimed_by: int | None
+    note: Note | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.services.vocabulary import state_words
+
 
 class State(StrEnum):
     AWAITING_FUNDING = "awaiting_funding"
@@ -25,8 +27,8 @@ class State(StrEnum):
 
     @property
     def label(self) -> str:
-        """The state in words (`awaiting funding`), as people read it."""
-        return self.value.replace("_", " ")
+        """The state in words (`waiting for payment`), as people read it (`bot.services.vocabulary`)."""
+        return state_words(self.value)
 
 
 TERMINAL = frozenset({State.RELEASED, State.REFUNDED, State.CANCELLED})
@@ -43,6 +45,7 @@ class Role(StrEnum):
 
 class Action(StrEnum):
     CLAIM = "claim"  # an officer takes the ticket (no state change)
+    TAKE_OVER = "take_over"  # another officer takes a claimed ticket over (no state change; the first is told)
     FUND = "fund"
     CANCEL = "cancel"
     DELIVER = "deliver"
@@ -69,6 +72,7 @@ class Rule:
     roles: frozenset[Role]
     note: Note = Note.NONE
     label: str = ""
+    confirm: bool = False  # a click asks "are you sure?" (naming the amount and who gets it) before anything moves
 
     def note_required(self, *, approved: bool) -> Note | None:
         """Which note must accompany this transition, if any."""
@@ -82,24 +86,30 @@ _OFFICER = frozenset({Role.OFFICER})
 _PARTIES = frozenset({Role.BUYER, Role.FREELANCER})
 
 
-def _r(action: Action, source: State, target: State, roles: Iterable[Role], note: Note, label: str) -> Rule:
-    return Rule(action, source, target, frozenset(roles), note, label)
+def _r(
+    action: Action, source: State, target: State, roles: Iterable[Role], note: Note, label: str,
+    *, confirm: bool = False
+) -> Rule:  # fmt: skip
+    return Rule(action, source, target, frozenset(roles), note, label, confirm)
 
 
 RULES: tuple[Rule, ...] = (
-    _r(Action.FUND, _S.AWAITING_FUNDING, _S.FUNDED, _OFFICER, Note.PAYMENT_REFERENCE, "Confirm funded"),
-    _r(Action.CANCEL, _S.AWAITING_FUNDING, _S.CANCELLED, {Role.OFFICER, Role.MARKETPLACE}, Note.NONE, "Cancel"),
+    _r(Action.FUND, _S.AWAITING_FUNDING, _S.FUNDED, _OFFICER, Note.PAYMENT_REFERENCE, "Confirm payment received"),
+    _r(Action.CANCEL, _S.AWAITING_FUNDING, _S.CANCELLED, _OFFICER | {Role.MARKETPLACE}, Note.NONE, "Cancel order",
+       confirm=True),
     _r(Action.DELIVER, _S.FUNDED, _S.DELIVERED, {Role.FREELANCER, Role.MARKETPLACE}, Note.NONE, "Mark delivered"),
-    _r(Action.APPROVE, _S.DELIVERED, _S.DELIVERED, {Role.BUYER, Role.MARKETPLACE}, Note.NONE, "Approve release"),
-    _r(Action.RELEASE, _S.DELIVERED, _S.RELEASED, _OFFICER, Note.OVERRIDE_REASON, "Release"),
+    _r(Action.APPROVE, _S.DELIVERED, _S.DELIVERED, {Role.BUYER, Role.MARKETPLACE}, Note.NONE, "Approve the work"),
+    _r(Action.RELEASE, _S.DELIVERED, _S.RELEASED, _OFFICER, Note.OVERRIDE_REASON, "Release payment", confirm=True),
     _r(Action.DISPUTE, _S.FUNDED, _S.DISPUTED, _PARTIES, Note.REASON, "Open dispute"),
     _r(Action.DISPUTE, _S.DELIVERED, _S.DISPUTED, _PARTIES, Note.REASON, "Open dispute"),
-    _r(Action.RELEASE, _S.DISPUTED, _S.RELEASED, _OFFICER, Note.RESOLUTION, "Resolve: release"),
-    _r(Action.REFUND, _S.DISPUTED, _S.REFUNDED, _OFFICER, Note.RESOLUTION, "Resolve: refund"),
-    _r(Action.REFUND, _S.FUNDED, _S.REFUNDED, _OFFICER, Note.REASON, "Refund"),
-    _r(Action.REFUND, _S.DELIVERED, _S.REFUNDED, _OFFICER, Note.REASON, "Refund"),
+    _r(Action.RELEASE, _S.DISPUTED, _S.RELEASED, _OFFICER, Note.RESOLUTION, "Resolve: release to freelancer",
+       confirm=True),
+    _r(Action.REFUND, _S.DISPUTED, _S.REFUNDED, _OFFICER, Note.RESOLUTION, "Resolve: refund buyer", confirm=True),
+    _r(Action.REFUND, _S.FUNDED, _S.REFUNDED, _OFFICER, Note.REASON, "Refund buyer", confirm=True),
+    _r(Action.REFUND, _S.DELIVERED, _S.REFUNDED, _OFFICER, Note.REASON, "Refund buyer", confirm=True),
     *(_r(Action.CLAIM, s, s, _OFFICER, Note.NONE, "Claim") for s in State if not s.terminal),
-)
+    *(_r(Action.TAKE_OVER, s, s, _OFFICER, Note.NONE, "Take over", confirm=True) for s in State if not s.terminal),
+)  # fmt: skip
 
 _BY_KEY: dict[tuple[Action, State], Rule] = {(rule.action, rule.source): rule for rule in RULES}
 assert len(_BY_KEY) == len(RULES), "two rules for one (action, state)"
@@ -133,15 +143,19 @@ def pick_role(action: Action, state: State, held: Iterable[Role]) -> Role:
     return Role.OUTSIDER
 
 
-# The steps that move a deal forward; disputes, refunds, claims and cancellations are options, not duties.
-_DUTIES = frozenset({Action.FUND, Action.DELIVER, Action.APPROVE, Action.RELEASE})
+def _is_duty(rule: Rule, *, approved: bool) -> bool:
+    """Whether `rule` is what moves the deal forward now (disputes, refunds, claims and cancellations are
+    options, not duties). A release is the officer's turn only once the buyer approved; a dispute is theirs
+    to decide either way."""
+    if rule.source is State.DISPUTED:
+        return rule.action in (Action.RELEASE, Action.REFUND)
+    if rule.action is Action.APPROVE:
+        return not approved
+    if rule.action is Action.RELEASE:
+        return approved
+    return rule.action in (Action.FUND, Action.DELIVER)
 
 
 def next_steps(state: State, *, approved: bool) -> list[Rule]:
-    """What someone must do next in `state` (who is in each rule's roles), from the same table."""
-    return [
-        rule
-        for rule in rules_from(state)
-        if rule.action in _DUTIES or (state is State.DISPUTED and rule.action in (Action.RELEASE, Action.REFUND))
-        if not (rule.action is Action.APPROVE and approved)
-    ]
+    """Whose turn it is in `state` (who is in each rule's roles), from the same table."""
+    return [rule for rule in rules_from(state) if _is_duty(rule, approved=approved)]

@@ -17,28 +17,27 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import AuditEntry, Escrow, GuildConfig, Ticket
+from bot.db.models import AuditEntry, Escrow, GuildConfig, Order, Ticket
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as ticket_repo
 from bot.db.types import utcnow
 from bot.services import outbox
-from bot.services.errors import ConflictError, GuaranteeError, NotFoundError, PermissionDeniedError
-from bot.services.escrow import announcements, audit, callbacks
+from bot.services.errors import ConflictError, NotFoundError, PermissionDeniedError
+from bot.services.escrow import announcements, audit, callbacks, refusals
 from bot.services.escrow.results import (
     MARKETPLACE,
     AlreadyDoneError,
-    BuyerNotJoinedError,
     Change,
-    InvalidTransitionError,
+    ConfirmNeeded,
     NoteNeeded,
     NoteRequiredError,
-    SeparationOfDutiesError,
     view_of,
 )
-from bot.services.escrow.rules import Action, Role, Rule, State, pick_role, rule_for, targets_of
+from bot.services.escrow.rules import Action, Role, Rule, State, pick_role, rule_for
 from bot.services.guilds import Actor, chosen_officer_role, config_of, officer_role_id
 from bot.services.outbox import held_until
+from bot.services.vocabulary import ACTION_WORDS, money
 
 log = logging.getLogger(__name__)
 
@@ -71,22 +70,37 @@ class EscrowService:
         self._callbacks_enabled = callbacks_enabled
         self._effects = effects
 
-    # ---- people: a button, a form -----------------------------------------------------------
-    async def click(self, order_id: str, action: Action, actor: Actor) -> Change | NoteNeeded:
-        """A button: who the person is on this order and whether the action applies now. An action
-        that needs a note answers `NoteNeeded` (nothing written); any other is done at once."""
+    # ---- people: a button, its question, a form ------------------------------------------------
+    async def click(self, order_id: str, action: Action, actor: Actor) -> Change | ConfirmNeeded | NoteNeeded:
+        """A button: who the person is on this order and whether the action applies now. An action that moves
+        money or ends the deal asks first (`ConfirmNeeded`); one that needs a note answers `NoteNeeded`
+        (nothing written either way); any other is done at once."""
         async with self._sessions.begin() as session:
-            escrow, ticket, config = await self._context(session, order_id, actor)
-            role = self._role(escrow, ticket, config, action, actor)
-            rule = self._rule(escrow, State(escrow.state), action, None)
-            self._check_actor(escrow, ticket, rule, str(actor.user_id), role)
-            need = rule.note_required(approved=await self._approved(session, escrow))
+            escrow, ticket, config, role, rule = await self._decide(session, order_id, action, actor, None)
+            approved = await self._approved(session, escrow, None)
+            if rule.confirm:
+                return await self._question(session, escrow, ticket, rule, approved)
+            need = rule.note_required(approved=approved)
             if need is not None:
                 return NoteNeeded(order_id, action, need, escrow.version)
             change = await self._apply(
                 session, escrow, ticket, config, action, str(actor.user_id), role, None, escrow.version, None,
                 held=True,
             )  # fmt: skip
+        await self._announce([change])
+        return change
+
+    async def confirm(self, order_id: str, action: Action, actor: Actor, *, version: int) -> Change | NoteNeeded:
+        """The yes to a question (`ConfirmNeeded`), bound to the escrow `version` it was asked on: an older one is
+        refused. Then the form the action needs, or the action itself."""
+        async with self._sessions.begin() as session:
+            escrow, ticket, config, role, rule = await self._decide(session, order_id, action, actor, version)
+            need = rule.note_required(approved=await self._approved(session, escrow, None))
+            if need is not None:
+                return NoteNeeded(order_id, action, need, escrow.version)
+            change = await self._apply(
+                session, escrow, ticket, config, action, str(actor.user_id), role, None, version, None, held=True
+            )
         await self._announce([change])
         return change
 
@@ -100,6 +114,26 @@ class EscrowService:
             )
         await self._announce([change])
         return change
+
+    async def _decide(
+        self, session: AsyncSession, order_id: str, action: Action, actor: Actor, version: int | None
+    ) -> tuple[Escrow, Ticket | None, GuildConfig | None, Role, Rule]:
+        """Who the person is on this order, and the rule they act under (or why they may not)."""
+        escrow, ticket, config = await self._context(session, order_id, actor)
+        role = self._role(escrow, ticket, config, action, actor)
+        rule = self._rule(escrow, State(escrow.state), action, version)
+        self._check_actor(escrow, ticket, rule, str(actor.user_id), role)
+        return escrow, ticket, config, role, rule
+
+    async def _question(
+        self, session: AsyncSession, escrow: Escrow, ticket: Ticket | None, rule: Rule, approved: bool
+    ) -> ConfirmNeeded:
+        order = await order_repo.get(session=session, order_id=escrow.order_id)
+        return ConfirmNeeded(
+            escrow.order_id, rule.action, escrow.version, _money(order),
+            freelancer_id=ticket.freelancer_id if ticket else None, buyer_id=ticket.buyer_id if ticket else None,
+            claimed_by=ticket.claimed_by if ticket else None, note=rule.note_required(approved=approved),
+        )  # fmt: skip
 
     async def act(
         self,
@@ -190,6 +224,7 @@ class EscrowService:
     ) -> Change:
         note = _clean_note(note)
         order_id = escrow.order_id
+        order = await order_repo.get(session=session, order_id=order_id)
         for attempt in range(CAS_ATTEMPTS):
             if attempt:  # lost the compare-and-set: look again at what the winner left (a buyer who joined, too)
                 escrow = await self._load(session, order_id)
@@ -198,10 +233,11 @@ class EscrowService:
                     expected_version = -1  # the version the caller saw is gone: report what happened
             rule = self._rule(escrow, State(escrow.state), action, expected_version)
             self._check_actor(escrow, ticket, rule, actor, role)
-            approved = await self._approved(session, escrow)
+            approved = await self._approved(session, escrow, order)
             required = rule.note_required(approved=approved)
             if required is not None and note is None:
-                raise NoteRequiredError(f"A written {required.value} is needed to {rule.label.lower()}.")
+                words = ACTION_WORDS.get(rule.action.value, rule.label.lower())
+                raise NoteRequiredError(f"A written {required.value} is needed to {words}. Write it in the form.")
             values = self._values(rule, actor, note)
             if await escrow_repo.compare_and_set(
                 session=session, order_id=order_id, version=escrow.version, values=values
@@ -210,7 +246,8 @@ class EscrowService:
         else:
             raise ConflictError(f"Order {order_id} is changing right now; look at the ticket and try again.")
         claimed_by = ticket.claimed_by if ticket is not None else None
-        if rule.action is Action.CLAIM and actor.isdigit():
+        replaced = claimed_by if rule.action is Action.TAKE_OVER else None
+        if rule.action in (Action.CLAIM, Action.TAKE_OVER) and actor.isdigit():
             claimed_by = int(actor)
             await ticket_repo.set_claim(session=session, order_id=order_id, officer_id=claimed_by)
         source = State(escrow.state)
@@ -221,7 +258,8 @@ class EscrowService:
         change = Change(
             order_id, action, actor, role, source, rule.target, version, note, source_event_id, entry.seq,
             approved=approved or rule.action is Action.APPROVE, ticket=view,
-            callback_queued=source is not rule.target and self._callbacks_enabled,
+            callback_queued=source is not rule.target and self._callbacks_enabled, money=_money(order),
+            replaced=replaced,
         )  # fmt: skip
         if change.callback_queued:
             data = _callback_data(change, entry)
@@ -232,60 +270,55 @@ class EscrowService:
     async def _load(self, session: AsyncSession, order_id: str) -> Escrow:
         escrow = await escrow_repo.get(session=session, order_id=order_id, fresh=True)
         if escrow is None:
-            raise NotFoundError(f"There is no order {order_id} in escrow.")
+            raise NotFoundError(f"I found no order {order_id}. Check the order id on the marketplace's order page.")
         return escrow
 
     def _rule(self, escrow: Escrow, state: State, action: Action, expected_version: int | None) -> Rule:
         rule = rule_for(action, state)
         if rule is None:
-            raise _too_late(escrow, state, action)
+            raise refusals.too_late(escrow.order_id, state, action)
         if expected_version is not None and expected_version != escrow.version:
-            raise ConflictError(
-                f"Order {escrow.order_id} changed since you looked (it is {state.label} now). "
-                "Look at the ticket and try again."
-            )
+            raise refusals.stale(escrow.order_id, state)
         if action is Action.APPROVE and escrow.approved_at is not None:
-            raise AlreadyDoneError(f"The buyer's approval of order {escrow.order_id} is already recorded.")
+            raise AlreadyDoneError(
+                f"The buyer's approval of order {escrow.order_id} is already recorded. "
+                "A Guarantor Officer releases the payment next: nothing more to do for you."
+            )
         return rule
 
     @staticmethod
     def _check_actor(escrow: Escrow, ticket: Ticket | None, rule: Rule, actor: str, role: Role) -> None:
+        order_id = escrow.order_id
         if role not in rule.roles:
-            who = " or ".join(sorted(r.value for r in rule.roles))
-            raise PermissionDeniedError(f"Only the {who} can {rule.label.lower()} on this order.")
+            raise refusals.not_allowed(rule, role, order_id)
         if role is Role.MARKETPLACE:
             if actor != MARKETPLACE:
                 raise PermissionDeniedError("Only the marketplace itself can act as the marketplace.")
             return
         parties = {p for p in (ticket.freelancer_id, ticket.buyer_id) if p is not None} if ticket else set()
         if role is Role.OFFICER and actor.isdigit() and int(actor) in parties:
-            raise SeparationOfDutiesError(
-                f"You are a party to order {escrow.order_id}, so you cannot act on it as an officer. "
-                "Ask another officer."
-            )
+            raise refusals.party_as_officer(order_id)
         if rule.action is Action.FUND and (ticket is None or ticket.buyer_id is None):
             # The buyer is known only once they joined (their email verified); until then the officer
             # confirming the payment could be the buyer. `join` refuses anyone who acted as officer.
-            raise BuyerNotJoinedError(
-                f"The buyer has not joined the ticket of order {escrow.order_id} yet. Funding can be confirmed "
-                "once they have (`/guarantee join`), so that the officer confirming it is known not to be the buyer."
-            )
+            raise refusals.buyer_not_joined(order_id)
         if role in (Role.FREELANCER, Role.BUYER):
             # Parties are who the ticket says they are; with no ticket (or no buyer joined yet) nobody is.
             expected = (ticket.freelancer_id if role is Role.FREELANCER else ticket.buyer_id) if ticket else None
             if expected is None or str(expected) != actor:
-                raise PermissionDeniedError(f"Only the order's {role.value} can {rule.label.lower()}.")
-        if rule.action is Action.CLAIM:
+                raise refusals.not_this_party(role, rule, order_id)
+        if rule.action in (Action.CLAIM, Action.TAKE_OVER):
             if ticket is None:
-                raise ConflictError(f"Order {escrow.order_id} has no ticket to claim yet.")
-            if ticket.claimed_by is not None and str(ticket.claimed_by) == actor:
-                raise AlreadyDoneError(f"You have already claimed order {escrow.order_id}.")
+                raise ConflictError(f"Order {order_id} has no ticket to claim yet.")
+            if (refused := refusals.claim_refused(order_id, rule.action, actor, ticket.claimed_by)) is not None:
+                raise refused
 
     @staticmethod
-    async def _approved(session: AsyncSession, escrow: Escrow) -> bool:
+    async def _approved(session: AsyncSession, escrow: Escrow, order: Order | None) -> bool:
+        """The buyer approved the work (here, or by accepting it on the marketplace)."""
         if escrow.approved_at is not None:
             return True
-        order = await order_repo.get(session=session, order_id=escrow.order_id)
+        order = order or await order_repo.get(session=session, order_id=escrow.order_id)
         return order is not None and order.completed_at is not None
 
     @staticmethod
@@ -298,15 +331,8 @@ class EscrowService:
         return values
 
 
-def _too_late(escrow: Escrow, state: State, action: Action) -> GuaranteeError:
-    """Why `action` cannot apply to the escrow in `state` (no rule for it)."""
-    if state in targets_of(action) and state.terminal:
-        return AlreadyDoneError(f"Already done: order {escrow.order_id} is already {state.label}.")
-    if state.terminal:
-        return InvalidTransitionError(f"Order {escrow.order_id} is {state.label}; that is final.")
-    return InvalidTransitionError(
-        f"Order {escrow.order_id} is {state.label} now, so that is not possible. Look at the ticket and try again."
-    )
+def _money(order: Order | None) -> str:
+    return money(order.amount, order.currency) if order is not None else ""
 
 
 def _callback_data(change: Change, entry: AuditEntry) -> dict[str, object]:

@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.repos import events as event_repo
+from bot.db.repos import requests as request_repo
 from bot.db.types import utcnow
 from bot.services.errors import error_text
 from bot.services.escrow.results import Change
 from bot.services.events.contract import NotJsonError, parse_event, parse_event_json
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
+from bot.services.tickets import requests
 from bot.services.worker import PollingWorker
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ BUSY_BATCH = 4  # events a transaction while webhooks are arriving
 # busy event loop — tens of milliseconds in which no webhook can be stored.)
 MAX_DEFER_SECONDS = 2.0
 QUIET_CHECK_SECONDS = 0.01
+SWEEP_SECONDS = 60.0  # how often a pass also expires the ticket requests whose wait is over
 
 
 def backoff(attempts: int) -> timedelta:
@@ -72,13 +75,19 @@ class EventProcessor(PollingWorker):
         self._max_defer_seconds = max_defer_seconds
         self._orders = orders
         self._effects = effects
+        self._next_sweep = 0.0  # loop time of the next request expiry sweep (the first pass does one)
 
     async def process_due(self, limit: int = BATCH) -> int:
-        """Process up to `limit` due events in ONE transaction; returns how many were handled.
+        """Process up to `limit` due events in ONE transaction; returns how many were handled. At most once a
+        minute a pass also expires the ticket requests whose wait is over (`expire_requests`).
 
         Optimistic: the batch is applied as a whole. If any event fails, the whole transaction is rolled back
         and the batch is applied again, each event in a savepoint of its own, so the bad one fails alone and
         is retried later while the others are processed."""
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_sweep:
+            self._next_sweep = loop.time() + SWEEP_SECONDS
+            await self.expire_requests()
         await self._release_stranded(limit)
         await self._wait_for_quiet()
         if self._busy():  # webhooks arriving: short transactions, so their writer never waits long for the lock
@@ -110,6 +119,22 @@ class EventProcessor(PollingWorker):
         for event_id, error in failed:
             await self._record_failure(event_id, error)
         return len(batch), applied
+
+    async def expire_requests(self) -> int:
+        """Expire the ticket requests nothing arrived for in time; each requester is told (by the effect worker,
+        which this wakes). Returns how many expired."""
+        try:
+            async with self._sessions() as session:  # a read first: a sweep with nothing to do writes nothing
+                if not await request_repo.any_to_expire(session=session, now=utcnow()):
+                    return 0
+            async with self._sessions.begin() as session:
+                told = await requests.expire_due(session, now=utcnow())
+        except Exception:
+            log.exception("expiring ticket requests failed; the next sweep tries again")
+            return 0
+        if told and self._effects is not None:
+            self._effects.wake()
+        return len(told)
 
     async def _release_stranded(self, limit: int) -> None:
         # Facts that waited for their order's agreement become due once it is there: released here, at the

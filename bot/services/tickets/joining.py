@@ -3,8 +3,9 @@ to its ticket channel. Part of `TicketService` (a mixin: it shares the service's
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,15 +18,40 @@ from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services import outbox
 from bot.services.errors import ConflictError, GuaranteeError, PermissionDeniedError
-from bot.services.escrow.rules import Role
+from bot.services.escrow.announcements import Notice
+from bot.services.escrow.rules import Action, Role, State
 from bot.services.outbox import Kind, held_until
 from bot.services.tickets.port import ChannelGoneError, TicketOpener
 from bot.services.tickets.proof import CodeSent, EmailProof, Purpose, Redeemed, order_subject
 from bot.services.tickets.verification import same_email
+from bot.services.vocabulary import OFFICER, join_command, relative_time
 
 
 class HeldEffects(Protocol):
+    """Does effects written held, right after their commit (`bot.services.effects.EffectWorker`)."""
+
     async def run_now(self, effect_ids: Sequence[int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """How a `/guarantee join` went: the ticket, and whether the person was in it already."""
+
+    ticket: Ticket
+    already: bool = False
+
+
+def joined_effects(ticket: Ticket, buyer_id: int, state: str | None, version: int | None) -> list[outbox.Effect]:
+    """A buyer joined: the summary is rebuilt (it names them from now on; done right after the add, by the worker
+    after a crash), and the officer who claimed the ticket hears it is their turn to post payment instructions
+    (if payment is what the order waits for)."""
+    order_id, at = ticket.order_id, held_until(utcnow())
+    key = f"{order_id}:join:{ticket.id}:{buyer_id}:{version}"
+    effects = [outbox.Effect(order_id, Kind.REFRESH_SUMMARY, f"summary:{key}", held_until=at)]
+    if ticket.claimed_by is not None and state == State.AWAITING_FUNDING:
+        turn = Notice(ticket.claimed_by, State.AWAITING_FUNDING, turn=Action.FUND, joined=buyer_id)
+        effects.append(outbox.Effect(order_id, Kind.TELL_PARTY, f"tell:{key}:{ticket.claimed_by}", turn.payload(), at))
+    return effects
 
 
 class JoinFlow:
@@ -35,7 +61,7 @@ class JoinFlow:
     effects: HeldEffects | None
     channel_deleted: Callable[[int], Awaitable[bool]]
 
-    async def join(self, *, guild_id: int, user_id: int, order_id: str, email: str) -> Ticket | CodeSent:
+    async def join(self, *, guild_id: int, user_id: int, order_id: str, email: str) -> Joined | CodeSent:
         """Check the buyer's email. Compared only: add them to the order's ticket channel on a match. Proven:
         mail a code to the order's buyer address (added on `redeem`). A wrong email and an unknown order get
         the same answer."""
@@ -57,37 +83,21 @@ class JoinFlow:
         assert matched is not None
         return await self._join_verified(guild_id, user_id, matched.id, proven=False)
 
-    async def join_proven(self, proof: Redeemed) -> Ticket:
+    async def join_proven(self, proof: Redeemed) -> Joined:
         """The buyer entered the right code for this order: add them to its ticket."""
         return await self._join_verified(proof.guild_id, proof.user_id, proof.order_id, proven=True)
 
-    async def _join_verified(self, guild_id: int, user_id: int, order_id: str, *, proven: bool) -> Ticket:
+    async def _join_verified(self, guild_id: int, user_id: int, order_id: str, *, proven: bool) -> Joined:
+        """Add the buyer (someone in already is told so, and nothing is posted); the summary is rebuilt right
+        after, from what the database then says."""
         async with self._sessions() as session:
             ticket = await repo.for_order(session=session, order_id=order_id)
         order_id = ticket.order_id if ticket is not None else order_id
         ticket = _joinable(ticket, order_id, guild_id, user_id)
-        held: list[int] = []
-        if ticket.buyer_id != user_id:
-            async with self._sessions.begin() as session:
-                if not await repo.claim_buyer(
-                    session=session, ticket_id=int(ticket.id or 0), user_id=user_id, expected=None, proven=proven
-                ):
-                    raise ConflictError("Another account already joined this ticket as the buyer. Ask an officer.")
-                # Who the parties are is part of every escrow decision: an officer action deciding at this very
-                # moment loses its compare-and-set and looks again (and then sees the buyer) ...
-                await escrow_repo.bump_version(session=session, order_id=order_id)
-                # ... and one committed first is seen here, after the write, in this transaction.
-                if await audit_repo.acted_as(session=session, order_id=order_id, actor=str(user_id), role=Role.OFFICER):
-                    raise PermissionDeniedError(
-                        f"You already acted as an officer on order {order_id}, so you cannot also join it as its "
-                        "buyer: one person cannot hold both roles. Ask another officer or a server admin."
-                    )
-                # The summary names the buyer from now on (done right after the add; by the worker after a crash).
-                refresh = outbox.Effect(
-                    order_id, Kind.REFRESH_SUMMARY, f"summary:{order_id}:join:{ticket.id}:{user_id}:{uuid.uuid4().hex}",
-                    held_until=held_until(utcnow()),
-                )  # fmt: skip
-                held = await outbox.write(session, [refresh])
+        if ticket.buyer_id == user_id:  # in already: access made sure of, nothing announced
+            await self._require_opener().add_member(ticket, user_id, announce=False)
+            return Joined(ticket, already=True)
+        held = await self._claim_buyer(ticket, order_id, user_id, proven=proven)
         ticket.buyer_proven = proven
         try:
             await self._require_opener().add_member(ticket, user_id)
@@ -97,14 +107,42 @@ class JoinFlow:
             if isinstance(exc, ChannelGoneError) and ticket.channel_id is not None:
                 await self.channel_deleted(ticket.channel_id)
             raise
+        finally:  # the summary shows what the database says now: the buyer joined, or (undone) not
+            if self.effects is not None:
+                await self.effects.run_now(held)
         ticket.buyer_id = user_id
-        if held and self.effects is not None:
-            await self.effects.run_now(held)
-        return ticket
+        return Joined(ticket)
+
+    async def _claim_buyer(self, ticket: Ticket, order_id: str, user_id: int, *, proven: bool) -> list[int]:
+        """Record the buyer on the ticket, with the summary's refresh and the claiming officer's "your turn"
+        (held: done right after, by `_join_verified`). Returns the effects' ids."""
+        async with self._sessions.begin() as session:
+            ticket_id = int(ticket.id or 0)
+            if not await repo.claim_buyer(
+                session=session, ticket_id=ticket_id, user_id=user_id, expected=None, proven=proven
+            ):
+                raise ConflictError(
+                    f"Another account already joined this ticket as the buyer. If that is not you, ask a {OFFICER} "
+                    "in this server."
+                )
+            # Who the parties are is part of every escrow decision: an officer action deciding at this very
+            # moment loses its compare-and-set and looks again (and then sees the buyer) ...
+            version = await escrow_repo.bump_version(session=session, order_id=order_id)
+            # ... and one committed first is seen here, after the write, in this transaction.
+            if await audit_repo.acted_as(session=session, order_id=order_id, actor=str(user_id), role=Role.OFFICER):
+                raise PermissionDeniedError(
+                    f"You already acted as a {OFFICER} on order {order_id}, so you cannot also join it as its "
+                    "buyer: one person cannot hold both roles. Ask another officer or a server admin."
+                )
+            escrow = await escrow_repo.get(session=session, order_id=order_id)
+            state = escrow.state if escrow is not None else None
+            return await outbox.write(session, joined_effects(ticket, user_id, state, version))
 
     def _require_opener(self) -> TicketOpener:
         if self._opener is None:
-            raise ConflictError("The bot is not connected to Discord right now; try again in a minute.")
+            raise ConflictError(
+                f"I am not connected to Discord right now; try again {relative_time(utcnow() + timedelta(minutes=1))}."
+            )
         return self._opener
 
 
@@ -125,13 +163,20 @@ def _joinable(ticket: Ticket | None, order_id: str, guild_id: int, user_id: int)
             f"Order {order_id} has no open ticket yet. Ask the freelancer to run `/guarantee open`, then try again."
         )
     if ticket.state == TicketState.CLOSED:
-        raise ConflictError(f"The ticket of order {order_id} is closed.")
+        raise ConflictError(
+            f"The ticket of order {order_id} is closed, so nobody can join it. If something is still open, ask a "
+            f"{OFFICER} in this server."
+        )
     if ticket.guild_id != guild_id:
         raise ConflictError(f"The ticket of order {order_id} is in another server; run `/guarantee join` there.")
     if ticket.freelancer_id == user_id:
         raise PermissionDeniedError(
-            "You opened this ticket as the freelancer; the buyer must join with their own account."
+            "You opened this ticket as the freelancer; the buyer must join with their own account. Send them "
+            f"{join_command(order_id)}."
         )
     if ticket.buyer_id is not None and ticket.buyer_id != user_id:
-        raise ConflictError("Another account already joined this ticket as the buyer. Ask an officer.")
+        raise ConflictError(
+            f"Another account already joined this ticket as the buyer. If that is not you, ask a {OFFICER} in this "
+            "server."
+        )
     return ticket

@@ -30,6 +30,7 @@ from bot.services.errors import GuaranteeError
 from bot.services.outbox import Effect, Kind
 from bot.services.tickets.port import TicketCard, TicketOpener
 from bot.services.tickets.verification import checks_passed
+from bot.services.vocabulary import OFFICER, full_time, join_command
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,14 @@ def open_effect(order_id: str, *, held_until: Any = None) -> Effect:
 
 
 def tell_effect(
-    order_id: str, *, user_id: int, fallback_channel_id: int | None, request_id: int | None = None, tag: str = ""
-) -> Effect:
-    """Tell `user_id` how their request for this order's ticket went, once it is decided."""
-    payload = {"user_id": user_id, "fallback_channel_id": fallback_channel_id, "request_id": request_id}
+    order_id: str, *, user_id: int, fallback_channel_id: int | None, request_id: int | None = None, tag: str = "",
+    guild_id: int | None = None,
+) -> Effect:  # fmt: skip
+    """Tell `user_id` how their request for this order's ticket went, once it is decided (`guild_id`: the server
+    they asked in, named in the DM)."""
+    payload = {
+        "user_id": user_id, "fallback_channel_id": fallback_channel_id, "request_id": request_id, "guild_id": guild_id,
+    }  # fmt: skip
     key = f"tell:{order_id}:request:{request_id}" if request_id is not None else f"tell:{order_id}:{user_id}:{tag}"
     return Effect(order_id, Kind.TELL_REQUESTER, key, payload)
 
@@ -120,8 +125,7 @@ class ChannelMaker:
             found = await repo.card(session=session, ticket_id=int(ticket.id or 0)) if ticket is not None else None
         if found is None:
             return None
-        ticket, order, escrow_state = found
-        return card_of(ticket, order, escrow_state)
+        return card_of(*found)
 
     async def _give_up(self, ticket: Ticket, effect: DiscordEffect, failure: GuaranteeError) -> None:
         """The channel cannot be made until an admin acts: undo the claim, and tell the requesters why."""
@@ -155,9 +159,12 @@ class ChannelMaker:
         if notice is None:
             raise NotYetError(f"the ticket of order {effect.order_id} is still being opened")
         text, ticket_channel_id = notice
+        guild_id = ticket.guild_id if ticket is not None else payload.get("guild_id")
+        if guild_id is None and request is not None:
+            guild_id = request.guild_id
         await opener.notify(
             user_id=int(payload["user_id"]), fallback_channel_id=payload.get("fallback_channel_id"), text=text,
-            ticket_channel_id=ticket_channel_id,
+            ticket_channel_id=ticket_channel_id, guild_id=guild_id,
         )  # fmt: skip
         async with self._sessions.begin() as session:
             if request is not None:
@@ -177,18 +184,24 @@ class ChannelMaker:
             )  # fmt: skip
 
 
-def card_of(ticket: Ticket, order: Order, escrow_state: str | None) -> TicketCard:
-    return TicketCard(ticket, order, checks_passed(order, ticket), escrow_state)
+def card_of(ticket: Ticket, order: Order, escrow_state: str | None, approved: bool = False) -> TicketCard:
+    return TicketCard(ticket, order, checks_passed(order, ticket), escrow_state, approved)
 
 
 def _notice(order_id: str, ticket: Ticket | None, request: TicketRequest | None) -> tuple[str, int | None] | None:
     """What to tell the requester now, with the ticket channel to point at; None = not decided yet."""
     if request is not None and request.state == RequestState.TO_PROVE:
         return PROVE_AGAIN, None
+    if request is not None and request.state == RequestState.EXPIRED:
+        return _expired(request), None
     if request is not None and request.state == RequestState.REJECTED:
         return f"The marketplace confirmed order {order_id}, but I could not open its ticket. {request.outcome}", None
     if ticket is not None and ticket.state == TicketState.OPEN:
-        return f"The marketplace confirmed order {order_id}: its guarantee ticket is open.", ticket.channel_id
+        return (
+            f"The marketplace confirmed order {order_id}: its ticket is open. Next: ask the buyer to run "
+            f"{join_command(order_id)} in the server; a {OFFICER} then posts payment instructions in the ticket.",
+            ticket.channel_id,
+        )
     if ticket is not None and ticket.state == TicketState.OPENING:
         return None
     if request is not None and request.outcome:
@@ -197,3 +210,11 @@ def _notice(order_id: str, ticket: Ticket | None, request: TicketRequest | None)
             None,
         )
     return f"The ticket of order {order_id} could not be opened. Run `/guarantee open` again.", None
+
+
+def _expired(request: TicketRequest) -> str:
+    return (
+        f"Your request for a ticket for the gig https://{request.gig_key} has expired: the marketplace did not "
+        f"confirm an agreed order for it by {full_time(request.expires_at)}. If the deal is still on, make sure you "
+        "and the buyer agreed the order on the marketplace, then run `/guarantee open` again."
+    )

@@ -22,6 +22,7 @@ class TicketCard:
     order: Order
     checks: list[str] = field(default_factory=list)
     escrow_state: str | None = None
+    approved: bool = False  # the buyer approved the work (a ticket reopened late in the deal)
 
 
 class TicketOpener(Protocol):
@@ -35,11 +36,15 @@ class TicketOpener(Protocol):
 
     async def channel_exists(self, guild_id: int, channel_id: int) -> bool: ...
 
-    async def add_member(self, ticket: Ticket, user_id: int) -> None: ...
+    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True) -> None: ...
 
     async def notify(
-        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None
-    ) -> None: ...
+        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None,
+        guild_id: int | None = None,
+    ) -> None:  # fmt: skip
+        """Tell someone `text` by DM (from `guild_id`'s bot, linking the ticket), else with a mention in
+        `fallback_channel_id`."""
+        ...
 
 
 class ChannelGoneError(GuaranteeError):

@@ -36,6 +36,7 @@ from bot.services import outbox
 from bot.services.errors import ConflictError, GuaranteeError, error_text
 from bot.services.guilds import config_of
 from bot.services.outbox import Effect, Kind, held_until
+from bot.services.vocabulary import OFFICER, OFFICERS, relative_time
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,16 @@ SUBJECT_LIMIT = 15  # failed checks about one subject in the window, anyone's
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 # ---- what people are told (one place, to be reworded freely) --------------------------------------------------
-LOCKED_PERSON = "Too many failed checks from your account in the last hour. Try again in an hour, or ask an officer."
-LOCKED_SUBJECT = (
-    "Too many failed checks for this order in the last hour, so I stopped checking it for now and told the officers. "
-    "Try again in an hour, or ask an officer."
+LOCKED_PERSON = (
+    f"Too many failed checks from your account in the last hour. Try again in an hour, or ask a {OFFICER} in "
+    "this server."
 )
-TOO_EARLY = "I sent a code less than a minute ago: check your mail (and its spam folder). Ask again in {seconds} s."
-WRONG = "That code is not right. {left} tries left."
+LOCKED_SUBJECT = (
+    f"Too many failed checks for this order in the last hour, so I stopped checking it for now and told the "
+    f"{OFFICERS}. Try again in an hour, or ask a {OFFICER} in this server."
+)
+TOO_EARLY = "I sent a code less than a minute ago: check your mail (and its spam folder). Ask again {when}."
+WRONG = "That code is not right: check the email and type the code again ({left} tries left)."
 LAST_TRY = "That code is not right, and that was its last try. Ask for a new code with the same command."
 SPENT = "This code has no tries left. Ask for a new code with the same command."
 EXPIRED = "This code has expired (a code is valid for 10 minutes). Ask for a new one with the same command."
@@ -204,7 +208,7 @@ class EmailProof:
         async with self._sessions() as session:
             existing = await repo.code_of(session=session, user_id=user_id, subject=subject)
         if existing is not None and existing.used_at is None and now < existing.resend_at:
-            raise ProofError(TOO_EARLY.format(seconds=max(1, int((existing.resend_at - now).total_seconds()))))
+            raise ProofError(TOO_EARLY.format(when=relative_time(existing.resend_at)))
         code = f"{secrets.randbelow(10**6):06d}"
         salt = secrets.token_bytes(16)
         if to is not None and order_id is not None:

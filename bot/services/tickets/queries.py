@@ -18,6 +18,7 @@ from bot.db.repos import tickets as repo
 from bot.services.errors import GuaranteeError, NotFoundError, PermissionDeniedError
 from bot.services.escrow.rules import State
 from bot.services.guilds import Actor, is_officer
+from bot.services.vocabulary import OFFICERS, TICKET_STATE_WORDS, money
 
 ESCROW_STATES = tuple(state.value for state in State)
 LIVE_TICKETS = (TicketState.OPENING, TicketState.OPEN)
@@ -40,36 +41,51 @@ class QueuePage:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One step of an order's history: its terms arriving (`what` is the event type), or an escrow action
+    (`what` is the action, with who did it in which role)."""
+
+    when: datetime
+    what: str
+    actor: str | None = None
+    role: str | None = None
+
+
+TERMS_EVENTS = ("order.agreed", "order.updated")  # what else the marketplace sent shows as the escrow steps it made
+
+
+@dataclass(frozen=True, slots=True)
 class OrderStatus:
     order: Order
-    ticket: Ticket | None
+    ticket: Ticket  # only the parties of a ticket and the officers of its server see an order
     escrow_state: str | None
     terms: Sequence[OrderTerms]
-    events: list[tuple[str, datetime]]
+    events: list[Step]
+    approved: bool = False
 
 
 class UnknownStateError(GuaranteeError):
     def __init__(self, state: str) -> None:
-        known = ", ".join([s.value for s in TicketState] + list(ESCROW_STATES))
-        super().__init__(f"{state!r} is not a ticket or escrow state. Use one of: {known}.")
+        super().__init__(f"I don't know the state {state!r}. Pick one from the list the command offers.")
 
 
 class NotOfficerError(PermissionDeniedError):
     def __init__(self) -> None:
         super().__init__(
-            "Only Guarantor Officers can see the queue. Officers: check your role with `/guarantee officer`."
+            f"Only {OFFICERS} can see the queue. If you are one, ask a server admin to give you the officer role; "
+            "anyone can check who is one with `/guarantee officer`."
         )
 
 
-def _escrow_step(entry: AuditEntry) -> tuple[str, datetime]:
-    """An escrow audit entry as a line of the order's history."""
-    return f"escrow {entry.action}: {entry.from_state} → {entry.to_state}", entry.created_at
+def _escrow_step(entry: AuditEntry) -> Step:
+    """An escrow audit entry as a step of the order's history."""
+    return Step(entry.created_at, entry.action, entry.actor, entry.role)
 
 
 def _not_yours(order_id: str) -> NotFoundError:
     return NotFoundError(
         f"I found no order {order_id!r} that you are part of. Check the order id; only its freelancer, "
-        "its buyer and officers can see an order."
+        f"its buyer and {OFFICERS} can see an order."
     )
 
 
@@ -92,14 +108,17 @@ class TicketQueries:
             order = await order_repo.get(session=session, order_id=wanted)
             officer_here = ticket is not None and ticket.guild_id == actor.guild_id and await is_officer(session, actor)
             allowed = officer_here or (ticket is not None and user_id in {ticket.freelancer_id, ticket.buyer_id})
-            if order is None or not allowed:
+            if order is None or ticket is None or not allowed:
                 raise _not_yours(wanted)
-            escrow = await escrow_repo.states(session=session, order_ids=[order.id])
+            escrow = await escrow_repo.get(session=session, order_id=order.id)
             terms = await order_repo.terms_history(session=session, order_id=order.id)
-            events = [(e.type, e.received_at) for e in await event_repo.for_order(session=session, order_id=order.id)]
+            received = await event_repo.for_order(session=session, order_id=order.id)
+            events = [Step(e.received_at, e.type) for e in received if e.type in TERMS_EVENTS]
             events += [_escrow_step(e) for e in await audit_repo.for_order(session=session, order_id=order.id)]
-        events.sort(key=lambda item: item[1])
-        return OrderStatus(order, ticket, escrow.get(order.id), terms, events)
+        events.sort(key=lambda step: step.when)
+        state = escrow.state if escrow is not None else None
+        approved = escrow is not None and escrow.approved_at is not None
+        return OrderStatus(order, ticket, state, terms, events, approved)
 
     async def _pick(
         self, session: AsyncSession, user_id: int, order_id: str | None, channel_id: int | None
@@ -152,7 +171,9 @@ class TicketQueries:
         choices = []
         for ticket, order in rows:
             if needle in order.id.lower():
-                choices.append((f"{order.id} · {order.amount} {order.currency} · {ticket.state}"[:100], order.id))
+                state = TICKET_STATE_WORDS[ticket.state].split(" (")[0]
+                shown = f"{order.id} · {money(order.amount, order.currency)} · ticket {state}"
+                choices.append((shown[:100], order.id))
         return choices[:25]
 
     async def listing(self, *, state: TicketState | None = None) -> list[TicketSummary]:

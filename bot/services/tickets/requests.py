@@ -6,8 +6,9 @@ resolved pending request both go through it).
 A pending request waits (for `PENDING_REQUEST_HOURS`) for an order with its gig. When that
 order arrives, the order book calls `resolve_for_order` inside the event's transaction: the
 first request whose email is the seller's becomes the ticket row (the bot makes the channel
-after the commit, or when it connects); a request with another email is rejected. Either way
-the requester is told, once, by a `ticket.tell` effect.
+after the commit, or when it connects); a request with another email is rejected. If nothing
+arrives in time, `expire_due` (the event processor's periodic sweep, and the start-up) marks it
+expired. Whatever happens, the requester is told, once, by a `ticket.tell` effect.
 """
 
 from __future__ import annotations
@@ -40,6 +41,25 @@ async def keep_pending(
     )  # fmt: skip
     log.info("ticket request %s kept until the order for its gig arrives", request_id)
     return expires_at
+
+
+def expired_key(request_id: int) -> str:
+    """The outbox's order line of an expired request: it has no order ("request:" is never an order id)."""
+    return f"request:{request_id}"
+
+
+async def expire_due(session: AsyncSession, *, now: datetime) -> list[Effect]:
+    """Requests whose wait is over are expired, and each requester is told (the effects written, returned)."""
+    expired = await request_repo.expire(session=session, now=now)
+    effects = [
+        opening.tell_effect(expired_key(request_id), user_id=user_id, fallback_channel_id=channel_id,
+                            request_id=request_id, guild_id=guild_id)
+        for request_id, user_id, channel_id, guild_id in expired
+    ]  # fmt: skip
+    if effects:
+        log.info("%d ticket request(s) expired; their requesters are told", len(effects))
+        await outbox.write(session, effects)
+    return effects
 
 
 def new_ticket(

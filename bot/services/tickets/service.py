@@ -31,7 +31,7 @@ from bot.services.effects import retry_later
 from bot.services.errors import ConflictError, PermissionDeniedError
 from bot.services.outbox import LEASE, Kind, held_until
 from bot.services.tickets import opening, requests
-from bot.services.tickets.joining import HeldEffects, JoinFlow
+from bot.services.tickets.joining import HeldEffects, Joined, JoinFlow
 from bot.services.tickets.links import GigLink
 from bot.services.tickets.port import TicketCard, TicketOpener
 from bot.services.tickets.proof import CodeSent, EmailProof, Purpose, Redeemed, gig_subject
@@ -42,6 +42,7 @@ from bot.services.tickets.verification import (
     normalise_email,
     same_email,
 )
+from bot.services.vocabulary import OFFICER
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
     """Only the ticket's own freelancer, in its own server, may reopen it (else it could be taken over)."""
     if guild_id != ticket.guild_id or user_id != ticket.freelancer_id:
         raise PermissionDeniedError(
-            f"Order {ticket.order_id} already has a guarantee ticket whose channel was deleted. Only the freelancer "
-            "who opened it can reopen it, in the server where it was opened; ask an officer of that server."
+            f"Order {ticket.order_id} already has a ticket whose channel was deleted. Only the freelancer "
+            "who opened it can reopen it, in the server where it was opened; ask a Guarantor Officer of that server."
         )
 
 
@@ -312,7 +313,10 @@ class TicketService(JoinFlow):
     async def _existing(self, ticket: Ticket, user_id: int, channel_id: int | None) -> OpenResult | None:
         """What to answer when the order already has a ticket; None when it may be (re)opened."""
         if ticket.state == TicketState.CLOSED:
-            raise ConflictError(f"Order {ticket.order_id} already had a ticket and it is closed. Ask an officer.")
+            raise ConflictError(
+                f"Order {ticket.order_id} already had a ticket and it is closed. If something is still open, ask a "
+                f"{OFFICER} in this server."
+            )
         if ticket.state == TicketState.OPEN and ticket.channel_id is not None:
             if self._opener is None or await self._opener.channel_exists(ticket.guild_id, ticket.channel_id):
                 return OpenResult(OpenStatus.EXISTS, ticket.order_id, ticket.channel_id)
@@ -381,7 +385,7 @@ class TicketService(JoinFlow):
         return moved
 
     # ---- the Enter code form ---------------------------------------------------------------
-    async def redeem(self, *, token: str, user_id: int, code: str) -> OpenResult | Ticket:
+    async def redeem(self, *, token: str, user_id: int, code: str) -> OpenResult | Joined:
         """A code typed into the Enter code form: on the right one, finish what it was asked for."""
         proof = await self.proof.redeem(token=token, user_id=user_id, code=code)
         return await (self.open_proven(proof) if proof.purpose is Purpose.OPEN else self.join_proven(proof))
@@ -392,7 +396,7 @@ class TicketService(JoinFlow):
         yet an effect (rows from before the outbox); the effect worker does the rest. Returns how many tickets
         were waiting for their channel."""
         async with self._sessions.begin() as session:
-            await request_repo.expire(session=session, now=utcnow())
+            await requests.expire_due(session, now=utcnow())
             waiting = await repo.in_state(session=session, state=TicketState.OPENING)
             effects = [
                 opening.open_effect(ticket.order_id)

@@ -33,8 +33,9 @@ class WrongHostError(VerificationError):
 class EmailMismatchError(VerificationError):
     def __init__(self, party: str) -> None:
         self.party = party
+        who = "freelancer" if party == "seller" else party  # the marketplace's "seller" is our freelancer
         super().__init__(
-            f"Email check failed: that email is not the {party} email of this order. "
+            f"Email check failed: that email is not the {who}'s email on this order. "
             f"Use the email registered on your marketplace account (the one the order was agreed with)."
         )
 
@@ -95,9 +96,9 @@ def check_gig_link(text: str, marketplace_host: str) -> GigLink:
 def checks_passed(order: Order, ticket: Ticket | None = None) -> list[str]:
     """What was verified, as shown to the officers: an email proven with a one-time code, or only compared."""
     checks = [
-        _email_check("Seller", order.seller_email, ticket is not None and ticket.freelancer_proven),
+        _email_check("Freelancer", order.seller_email, ticket is not None and ticket.freelancer_proven),
         "Gig link matches the order's gig",
-        f"Terms agreed on the marketplace (version {order.terms_version})",
+        "Terms agreed on the marketplace",
     ]
     if ticket is not None and ticket.buyer_id is not None:
         checks.append(_email_check("Buyer", order.buyer_email, ticket.buyer_proven))
@@ -106,4 +107,4 @@ def checks_passed(order: Order, ticket: Ticket | None = None) -> list[str]:
 
 def _email_check(party: str, email: str, proven: bool) -> str:
     how = "proven with a one-time code" if proven else "matched, not proven"
-    return f"{party} email {how} ({mask_email(email)})"
+    return f"{party}'s email {how} ({mask_email(email)})"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.services.escrow.rules import Action, Role, State, pick_role, rule_for
-from tests.harness._tickets import TicketView
+from tests.harness._tickets import TicketView, yes_of
 
 SETUP: dict[str, list[tuple[str, Action, str | None]]] = {
     "awaiting_funding": [],
@@ -54,6 +54,11 @@ async def test_every_person_on_every_button(env, start: str) -> None:
                 result = await ticket.click(action.value, getattr(env, who))
                 assert result.ephemeral and result.modal is None and result.content, (who, custom_id)
                 assert (await ticket.escrow()).version == version, (who, custom_id)
+            elif rule.confirm:  # money or the deal's fate: a question first, and nothing changes yet
+                result = await ticket.click(action.value, getattr(env, who))
+                assert result.ephemeral and result.modal is None and yes_of(result) is not None, (who, custom_id)
+                assert "120.50 USD" in result.content, result.content
+                assert (await ticket.escrow()).version == version
             elif rule.note_required(approved=approved) is not None:
                 result = await ticket.click(action.value, getattr(env, who))
                 assert result.modal is not None, (who, custom_id, result.content)
@@ -75,8 +80,9 @@ async def test_an_officer_who_is_the_freelancer_cannot_move_money(env) -> None:
     for action in ("refund", "claim"):
         result = await ticket.click(action, env.officer_party)
         assert result.ephemeral and result.modal is None and "party to order ord_1" in result.content
+        assert yes_of(result) is None  # refused before any question is asked
     done = await ticket.click("deliver", env.officer_party)  # as the freelancer they still deliver
-    assert "now delivered" in done.content
+    assert "marked delivered" in done.content
     result = await ticket.click("release", env.officer_party)
     assert result.modal is None and "party to order ord_1" in result.content
     assert (await ticket.escrow()).state == "delivered"
@@ -89,6 +95,6 @@ async def test_a_stale_button_on_a_finished_order_answers_that_it_is_final(ticke
     await ticket.click_and_write("refund", env.officer, "buyer asked")
     assert ticket.buttons() == []  # terminal: no controls left
     result = await env.driver.click(stale, "guarantee:refund:ord_1", by=env.officer)
-    assert result.ephemeral and "already refunded" in result.content
+    assert result.ephemeral and "already refunded" in result.content and yes_of(result) is None
     result = await env.driver.click(stale, "guarantee:deliver:ord_1", by=env.freelancer)
     assert result.ephemeral and "final" in result.content

@@ -34,7 +34,7 @@ async def test_no_officer_confirms_funding_before_the_buyer_joined(env, deliver)
     refused = await ticket.click("fund", env.officer_party)
     assert refused.modal is None and "party to order ord_1" in refused.content
     done = await ticket.click_and_write("fund", env.officer, "PAY-1")
-    assert "now funded" in done.content, done.content
+    assert "held in escrow" in done.content, done.content
 
 
 async def test_an_officer_who_claimed_the_ticket_cannot_join_it_as_the_buyer(env, deliver) -> None:
@@ -42,7 +42,7 @@ async def test_an_officer_who_claimed_the_ticket_cannot_join_it_as_the_buyer(env
     claimed = await ticket.click("claim", env.officer_party)
     assert "You claimed order ord_1" in claimed.content
     refused = await join(env, env.officer_party)
-    assert refused.ephemeral and "acted as an officer on order ord_1" in refused.content, refused.content
+    assert refused.ephemeral and "acted as a Guarantor Officer on order ord_1" in refused.content, refused.content
     assert (await tickets(env))[0].buyer_id is None
     assert "joined as the buyer" not in " ".join(ticket.lines())
     assert "joined" in (await join(env, env.buyer)).content  # the buyer's own account still joins

@@ -14,6 +14,7 @@ from sqlalchemy import event
 from bot.services.effects import EffectWorker
 from bot.services.escrow.results import Change
 from tests.harness._tickets import TicketView as Ticket
+from tests.harness._tickets import yes_of
 
 
 @contextmanager
@@ -58,9 +59,9 @@ async def test_a_click_that_acts_is_one_session(ticket: Ticket, committed, monke
     (change,) = committed
     assert change.ticket is not None and change.ticket.claimed_by == env.officer.id  # the result carries the state
     assert change.effect_ids  # its effects were written in the same transaction
-    assert "claimed by" not in ticket.escrow_field()  # and not done yet
+    assert ticket.field("Guarantor Officer") == "not claimed yet"  # and not done yet
     await let_go(env, committed, monkeypatch)
-    assert "claimed by" in ticket.escrow_field()
+    assert ticket.field("Guarantor Officer") == env.officer.mention
 
 
 async def test_a_click_that_opens_a_form_and_the_form_are_one_session_each(ticket: Ticket, committed) -> None:
@@ -70,13 +71,35 @@ async def test_a_click_that_opens_a_form_and_the_form_are_one_session_each(ticke
     assert shown.modal is not None and len(taken) == 1 and committed == []
     with checkouts(env) as taken:
         done = await env.driver.submit_modal(shown, {"note": "REF-1"}, by=env.officer)
-    assert "now funded" in done.content
+    assert "held in escrow" in done.content
     assert len(taken) == 1, taken
     assert [c.target.value for c in committed] == ["funded"]
+
+
+async def test_a_question_its_yes_and_its_form_are_one_session_each(ticket: Ticket) -> None:
+    env = ticket.env
+    await ticket.click_and_write("fund", env.officer, "REF-1")
+    committed: list[Change] = []
+
+    async def keep(_worker: EffectWorker, changes: Sequence[Change]) -> None:
+        committed.extend(changes)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EffectWorker, "escrow_changed", keep)
+        with checkouts(env) as taken:
+            asked = await ticket.click("refund", env.officer)
+        assert yes_of(asked) is not None and len(taken) == 1 and committed == []
+        with checkouts(env) as taken:
+            shown = await ticket.answer_yes(asked, env.officer)
+        assert shown.modal is not None and len(taken) == 1 and committed == []
+        with checkouts(env) as taken:
+            done = await env.driver.submit_modal(shown, {"note": "seller asked"}, by=env.officer)
+    assert "refunded to the buyer" in done.content and len(taken) == 1, taken
+    assert [c.target.value for c in committed] == ["refunded"]
 
 
 async def test_a_refused_click_is_one_session(ticket: Ticket, committed) -> None:
     env = ticket.env
     with checkouts(env) as taken:
         refused = await ticket.click("fund", env.outsider)
-    assert "Only the officer" in refused.content and len(taken) == 1 and committed == []
+    assert "not part of order ord_1" in refused.content and len(taken) == 1 and committed == []

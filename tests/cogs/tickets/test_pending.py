@@ -28,7 +28,9 @@ async def test_open_before_the_event_opens_the_ticket_when_it_arrives(env, deliv
     (ticket,) = await tickets(env)
     assert (ticket.state, ticket.channel_id, ticket.freelancer_id) == ("open", channel.id, env.freelancer.id)
     (dm,) = await dm_texts(env, env.freelancer)
-    assert "ticket is open" in dm and f"<#{channel.id}>" in dm
+    assert "ticket is open" in dm and f"https://discord.com/channels/{env.guild.id}/{channel.id}" in dm
+    # it cannot pass for a scam: where it comes from, that it is automatic, that money is never asked for here
+    assert env.guild.name in dm and "Automatic notice" in dm and "never ask for money in DMs" in dm
     (request,) = await requests(env)
     assert request.state == "fulfilled" and request.notified_at is not None
 
@@ -53,12 +55,33 @@ async def test_a_waiting_request_with_the_wrong_email_is_rejected_when_the_order
     assert request.state == "rejected"
 
 
-async def test_an_expired_request_opens_nothing(env, deliver):
+async def test_an_expired_request_opens_nothing_and_its_requester_is_told(env, deliver):
     await open_ticket(env)
     async with env.bot.runtime.sessions.begin() as session:
         await session.execute(update(TicketRequest).values(expires_at=utcnow() - timedelta(minutes=1)))
     await deliver()
-    assert await tickets(env) == [] and await dm_texts(env, env.freelancer) == []
+    await env.bot.runtime.processor.expire_requests()  # the sweep of the passes (maybe done by `deliver`'s already)
+    await work_effects(env)
+    assert await tickets(env) == []
+    (dm,) = await dm_texts(env, env.freelancer)  # promised when the request was kept: the DM comes either way
+    assert "expired" in dm and "opentaskai.com/gigs/ord_1-logo" in dm and "run `/guarantee open` again" in dm
+    assert env.guild.name in dm and "never ask for money in DMs" in dm
+    (request,) = await requests(env)
+    assert request.state == "expired" and request.notified_at is not None
+
+
+async def test_a_request_expiring_without_any_event_is_told_once(env):
+    await open_ticket(env)
+    processor = env.bot.runtime.processor
+    assert await processor.expire_requests() == 0  # still waiting
+    async with env.bot.runtime.sessions.begin() as session:
+        await session.execute(update(TicketRequest).values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert await processor.expire_requests() == 1  # the processor's passes run this once a minute
+    assert await processor.expire_requests() == 0  # expired once, so told once
+    await work_effects(env)
+    (dm,) = await dm_texts(env, env.freelancer)
+    assert "expired" in dm
+    assert [r.state for r in await requests(env)] == ["expired"]
 
 
 async def test_webhook_only_mode_leaves_work_the_bot_finishes_when_it_connects(env, deliver):

@@ -12,7 +12,7 @@ async def test_another_member_with_the_seller_email_cannot_reopen_someone_elses_
     await env.delete_channel_by_hand(old)
     (before,) = await tickets(env)
     result = await open_ticket(env, by=env.outsider)
-    assert result.ephemeral and "ask an officer of that server" in result.content
+    assert result.ephemeral and "ask a Guarantor Officer of that server" in result.content
     assert ticket_channels(env) == []
     (after,) = await tickets(env)
     assert (after.state, after.freelancer_id, after.guild_id) == ("orphaned", env.freelancer.id, env.guild.id)

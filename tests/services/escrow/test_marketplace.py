@@ -92,7 +92,7 @@ async def test_terms_are_frozen_once_funded_and_the_update_is_flagged(world) -> 
     applied = await world.deliver_event(later, "evt_u2")
     assert applied.outcome is Outcome.TERMS_LOCKED
     assert str(applied.order.amount) == "999.00"
-    assert "New terms arrived after funding" in ((await world.state()).flag or "")
+    assert "New terms arrived after the payment was put in escrow" in ((await world.state()).flag or "")
     assert (await world.entries())[-1].source_event_id == "evt_u2"
 
 

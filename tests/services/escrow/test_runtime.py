@@ -73,7 +73,7 @@ async def test_events_and_people_drive_the_escrow_and_callbacks_reach_the_market
         async with sessions() as session:
             escrow = await escrow_repo.get(session=session, order_id="ord_9")
         assert escrow is not None and escrow.state == "delivered"
-        assert "New terms arrived after funding" in (escrow.flag or "")
+        assert "New terms arrived after the payment was put in escrow" in (escrow.flag or "")
         async with asyncio.timeout(10):
             while len(received) < 2:
                 await arrived.wait()

@@ -42,7 +42,7 @@ class Opener:
     async def channel_exists(self, guild_id: int, channel_id: int) -> bool:
         return True
 
-    async def add_member(self, ticket: Ticket, user_id: int) -> None:
+    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True) -> None:
         if self.during_add is not None:
             await self.during_add()
         if self.fail_add is not None:
@@ -114,7 +114,7 @@ async def test_the_buyer_who_joined_cannot_confirm_their_own_funding(world, tick
 async def test_whoever_acted_as_officer_cannot_join_as_the_buyer(world, tickets, opener, action) -> None:
     await open_order(world)
     await world.escrow.act("ord_1", action, actor_id=OFFICER, actor_role=Role.OFFICER)
-    with pytest.raises(PermissionDeniedError, match="acted as an officer on order ord_1"):
+    with pytest.raises(PermissionDeniedError, match="acted as a Guarantor Officer on order ord_1"):
         await tickets.join(guild_id=GUILD, user_id=OFFICER, order_id="ord_1", email=EMAIL)
     assert (await world.ticket()).buyer_id is None and opener.added == []
     if action is Action.CLAIM:  # the real buyer, on another account, still joins
@@ -137,7 +137,7 @@ async def test_an_officer_who_funded_while_a_join_failed_cannot_take_the_buyers_
     assert (await world.state()).state == State.FUNDED and (await world.ticket()).buyer_id is None
 
     opener.fail_add = None
-    with pytest.raises(PermissionDeniedError, match="acted as an officer"):
+    with pytest.raises(PermissionDeniedError, match="acted as a Guarantor Officer"):
         await tickets.join(guild_id=GUILD, user_id=OFFICER, order_id="ord_1", email=EMAIL)
     await tickets.join(guild_id=GUILD, user_id=BUYER, order_id="ord_1", email=EMAIL)
     assert (await world.ticket()).buyer_id == BUYER

@@ -10,6 +10,7 @@ from bot.services.escrow.results import (
     AlreadyDoneError,
     BuyerNotJoinedError,
     Change,
+    ConfirmNeeded,
     InvalidTransitionError,
     NoteNeeded,
     NoteRequiredError,
@@ -191,11 +192,18 @@ async def test_claim_records_the_officer_on_the_ticket_and_can_be_taken_over(wor
     assert (await world.ticket()).claimed_by == OFFICER
     with pytest.raises(AlreadyDoneError, match="already claimed"):
         await world.escrow.act("ord_1", Action.CLAIM, actor_id=OFFICER, actor_role=Role.OFFICER)
-    await world.escrow.act("ord_1", Action.CLAIM, actor_id=OFFICER_2, actor_role=Role.OFFICER)
-    assert (await world.ticket()).claimed_by == OFFICER_2
+    # A second officer no longer takes it over by claiming: that is its own action, which names the first.
+    with pytest.raises(ConflictError, match=f"<@{OFFICER}> already claimed this ticket.*Take over"):
+        await world.escrow.act("ord_1", Action.CLAIM, actor_id=OFFICER_2, actor_role=Role.OFFICER)
+    assert (await world.ticket()).claimed_by == OFFICER
+    taken = await world.escrow.act("ord_1", Action.TAKE_OVER, actor_id=OFFICER_2, actor_role=Role.OFFICER)
+    assert (await world.ticket()).claimed_by == OFFICER_2 and taken.replaced == OFFICER
     assert (await world.state()).state == State.AWAITING_FUNDING
+    assert [(e.action, e.actor, e.role) for e in await world.entries()][-1] == ("take_over", str(OFFICER_2), "officer")
     with pytest.raises(SeparationOfDutiesError):
         await world.escrow.act("ord_1", Action.CLAIM, actor_id=FREELANCER, actor_role=Role.OFFICER)
+    with pytest.raises(SeparationOfDutiesError):
+        await world.escrow.act("ord_1", Action.TAKE_OVER, actor_id=FREELANCER, actor_role=Role.OFFICER)
 
 
 async def test_an_unknown_order_is_not_found(world) -> None:
@@ -227,13 +235,15 @@ async def test_no_callbacks_are_queued_when_disabled(world) -> None:
 
 async def test_a_click_says_which_note_is_needed_or_why_not_and_changes_nothing(world) -> None:
     await funded(world)
-    need = await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True))
+    asked = await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True))
+    assert isinstance(asked, ConfirmNeeded) and asked.money == "120.50 USD" and asked.buyer_id == BUYER
+    need = await world.escrow.confirm("ord_1", Action.REFUND, actor(OFFICER, officer=True), version=asked.version)
     assert isinstance(need, NoteNeeded) and need.note.value == "reason" and need.version == 1
     with pytest.raises(SeparationOfDutiesError):
         await world.escrow.click("ord_1", Action.REFUND, actor(BUYER, officer=True))
     with pytest.raises(InvalidTransitionError):
         await world.escrow.click("ord_1", Action.FUND, actor(OFFICER, officer=True))
-    with pytest.raises(PermissionDeniedError, match="Only the officer"):  # no officer role: an outsider
+    with pytest.raises(PermissionDeniedError, match="not part of order ord_1"):  # no officer role: an outsider
         await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER))
     with pytest.raises(PermissionDeniedError):  # an officer of another server is nobody here
         await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True, guild_id=GUILD + 1))
@@ -244,7 +254,9 @@ async def test_a_click_says_which_note_is_needed_or_why_not_and_changes_nothing(
 
 async def test_a_form_acts_only_on_the_version_it_was_opened_on(world) -> None:
     await funded(world)
-    need = await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True))
+    asked = await world.escrow.click("ord_1", Action.REFUND, actor(OFFICER, officer=True))
+    assert isinstance(asked, ConfirmNeeded)
+    need = await world.escrow.confirm("ord_1", Action.REFUND, actor(OFFICER, officer=True), version=asked.version)
     assert isinstance(need, NoteNeeded)
     await world.escrow.click("ord_1", Action.DELIVER, actor(FREELANCER))
     with pytest.raises(ConflictError, match="changed since you looked"):

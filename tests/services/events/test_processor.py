@@ -9,15 +9,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.db.models import EventStatus, WebhookEvent
+from bot.db.models import DiscordEffect, EventStatus, TicketRequest, WebhookEvent
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.events import processor as processing
 from bot.services.events.intake import EventIntake, IncomingEvent
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
 from bot.services.events.processor import MAX_ATTEMPTS, EventProcessor
+from bot.services.tickets import requests as ticket_requests
 from tests.services.helpers import (
     RecordingEffects,
     Sessions,
@@ -390,3 +391,29 @@ async def test_a_batch_is_one_transaction_and_a_bad_event_fails_alone(
     failed = await event_row(sessions, "m2")
     assert (failed.status, failed.attempts, failed.last_error) == (EventStatus.PENDING, 1, "RuntimeError: o2 exploded")
     assert (await event_row(sessions, "m3")).status == EventStatus.PROCESSED
+
+
+async def test_a_pass_expires_waiting_requests_at_most_once_a_minute(sessions: Sessions, monkeypatch) -> None:
+    """Requests nothing arrived for are expired by the processor's passes (with or without events), and each
+    requester gets a `ticket.tell` effect in the same transaction; the sweep runs once a minute, not per pass."""
+    processor = EventProcessor(sessions, order_book(sessions))
+    async with sessions.begin() as session:
+        await ticket_requests.keep_pending(
+            session, guild_id=1, channel_id=2, user_id=3, email="s@example.com", gig_key="opentaskai.com/gigs/x",
+            hours=1,
+        )  # fmt: skip
+        await session.execute(update(TicketRequest).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    sweeps: list[int] = []
+    original = processor.expire_requests
+
+    async def counted() -> int:
+        sweeps.append(await original())
+        return sweeps[-1]
+
+    monkeypatch.setattr(processor, "expire_requests", counted)
+    assert await processor.process_due() == 0 and await processor.process_due() == 0
+    assert sweeps == [1]  # the first pass swept; the second, a moment later, did not
+    async with sessions() as session:
+        (request,) = (await session.scalars(select(TicketRequest))).all()
+        (told,) = (await session.scalars(select(DiscordEffect))).all()
+    assert request.state == "expired" and told.kind == "ticket.tell" and '"user_id":3' in told.payload

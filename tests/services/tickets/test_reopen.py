@@ -31,7 +31,7 @@ def snapshot(ticket) -> tuple:
 @pytest.mark.parametrize(("guild_id", "user_id"), [(1, 8), (2, 7), (2, 8)], ids=["other-user", "other-guild", "both"])
 async def test_someone_else_cannot_take_over_an_orphan(sessions, processor, service, opener, guild_id, user_id):
     before = snapshot(await orphaned(sessions, processor, service, opener))
-    with pytest.raises(PermissionDeniedError, match="ask an officer of that server"):
+    with pytest.raises(PermissionDeniedError, match="ask a Guarantor Officer of that server"):
         await open_(service, guild_id=guild_id, user_id=user_id, channel_id=99)
     (ticket,) = await all_tickets(sessions)
     assert snapshot(ticket) == before and len(opener.cards) == 1

@@ -42,12 +42,13 @@ class RecordingOpener:
     async def channel_exists(self, guild_id: int, channel_id: int) -> bool:
         return channel_id not in self.gone
 
-    async def add_member(self, ticket: Ticket, user_id: int) -> None:
+    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True) -> None:
         self.members.append((ticket.order_id, user_id))
 
     async def notify(
-        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None
-    ) -> None:
+        self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None,
+        guild_id: int | None = None,
+    ) -> None:  # fmt: skip
         self.notices.append((user_id, text, ticket_channel_id))
 
 
@@ -145,7 +146,9 @@ async def test_the_agreement_turns_a_waiting_request_into_an_open_ticket(session
     await agree(sessions, processor)
     (ticket,) = await all_tickets(sessions)
     assert (ticket.state, ticket.freelancer_id, ticket.origin_channel_id) == (TicketState.OPEN, 7, 5)
-    assert opener.notices == [(7, "The marketplace confirmed order ord_1: its guarantee ticket is open.", 1001)]
+    ((user, told, channel),) = opener.notices
+    assert (user, channel) == (7, 1001) and "order ord_1: its ticket is open" in told
+    assert "/guarantee join order_id:ord_1" in told  # and what the freelancer does next
 
 
 async def test_without_a_bot_the_rows_wait_and_resume_finishes_them(sessions, processor, service, opener, worker):
