@@ -1,4 +1,4 @@
-"""The HTTP side of outbound callbacks: `CallbackPoster` implemented with aiohttp."""
+"""The HTTP side of outbound callbacks: `CallbackPoster` implemented with aiohttp. Redirects are not followed."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ class AiohttpPoster:
     async def post(self, url: str, headers: Mapping[str, str], body: str) -> int:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        async with self._session.post(url, data=body.encode(), headers=dict(headers)) as response:
+        # Never followed (PRODUCT.md §4): a 3xx is the answer, a failed delivery retried like any other; a 307/308
+        # would otherwise send the signed body to wherever the receiver points.
+        async with self._session.post(
+            url, data=body.encode(), headers=dict(headers), allow_redirects=False
+        ) as response:
             await response.read()
             return response.status
 
