@@ -54,6 +54,12 @@ NO_SMTP_NOTICE = (
 )
 
 
+NO_AUDIT_KEY_NOTICE = (
+    "no AUDIT_KEY set: the audit chain is unkeyed (plain SHA-256); whoever can write the database can edit an "
+    "entry and recompute every hash after it; only anchors held outside the database would show it"
+)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"guarantor: {message}", err=True)
     sys.exit(code)
@@ -134,6 +140,8 @@ def run(receive_only: bool) -> None:
 async def serve(settings: Settings, *, receive_only: bool = False) -> None:
     if settings.smtp_server is None and not receive_only:
         log.warning(NO_SMTP_NOTICE)
+    if settings.audit_key is None and not receive_only:
+        log.warning(NO_AUDIT_KEY_NOTICE)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -323,9 +331,28 @@ def audit() -> None:
     """The hash-chained audit log of escrow actions."""
 
 
+def _anchor(_context: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    from bot.services.escrow.audit import Anchor
+
+    if value is None:
+        return None
+    try:
+        return Anchor.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check every audit entry against the chain; exit 1 naming the first bad entry."""
+@click.option(
+    "--anchor",
+    metavar="SEQ:HASH",
+    callback=_anchor,
+    help="A chain head held elsewhere (a callback's audit seq and hash, the log channel's daily line): "
+    "entry SEQ must still have hash HASH.",
+)
+def audit_verify(anchor: Any) -> None:
+    """Check every audit entry against the chain (keyed ones with AUDIT_KEY), the chain head, the optional
+    anchor, purged notes and every escrow's state; exit 1 naming the first bad entry."""
     from rich.progress import Progress
 
     from bot.services.escrow import audit as audit_log
@@ -337,11 +364,17 @@ def audit_verify() -> None:
             total = await audit_log.count(session=session)
             with Progress(console=Console(stderr=True), transient=True) as progress:
                 task = progress.add_task("verifying the audit chain", total=total)
-                return await audit_log.verify(session=session, progress=lambda n: progress.advance(task, n))
+
+                def advance(n: int) -> None:
+                    progress.advance(task, n)
+
+                return await audit_log.verify(session=session, progress=advance, anchor=anchor)
 
     result = run_with_runtime(settings, work)
     if not result.ok:
         fail(result.describe())
+    if settings.audit_key is None:
+        click.echo(NO_AUDIT_KEY_NOTICE, err=True)
     click.echo(result.describe())
 
 

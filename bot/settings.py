@@ -93,6 +93,22 @@ def parse_smtp_url(url: str) -> SmtpServer:
     )
 
 
+AUDIT_KEY_MIN_LENGTH = 32
+
+
+def check_audit_key(key: str) -> str:
+    """`AUDIT_KEY`: at least 32 printable ASCII characters, no spaces (its bytes are the HMAC key), e.g. the
+    output of `python -c "import secrets; print(secrets.token_urlsafe(32))"`."""
+    if any(not ("!" <= char <= "~") for char in key):
+        raise ValueError("use printable ASCII without spaces, e.g. the output of secrets.token_urlsafe(32)")
+    if len(key) < AUDIT_KEY_MIN_LENGTH:
+        raise ValueError(
+            f"it must be at least {AUDIT_KEY_MIN_LENGTH} characters long (it has {len(key)}); "
+            'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+    return key
+
+
 def check_sender(value: str) -> str:
     _name, address = parseaddr(value)
     if "@" not in address or address.startswith("@") or address.endswith("@"):
@@ -108,6 +124,7 @@ class Settings(BaseSettings):
     official_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     smtp_url: SecretStr | None = None
     smtp_from: str | None = None
+    audit_key: SecretStr | None = None
     database_url: str = DEFAULT_DATABASE_URL
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=0, le=65535)
@@ -133,7 +150,9 @@ class Settings(BaseSettings):
     def _empty_token_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("marketplace_callback_url", "marketplace_callback_secret", "smtp_url", "smtp_from", mode="before")
+    @field_validator(
+        "marketplace_callback_url", "marketplace_callback_secret", "smtp_url", "smtp_from", "audit_key", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -168,6 +187,13 @@ class Settings(BaseSettings):
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             parse_smtp_url(value.get_secret_value())
+        return value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_audit_key(value.get_secret_value())
         return value
 
     @field_validator("smtp_from")
@@ -223,6 +249,11 @@ class Settings(BaseSettings):
     def smtp_server(self) -> SmtpServer | None:
         """The mail server of the email one-time codes; None: emails are compared, not proven."""
         return parse_smtp_url(self.smtp_url.get_secret_value()) if self.smtp_url is not None else None
+
+    @property
+    def audit_key_bytes(self) -> bytes | None:
+        """The HMAC key of the audit chain; None: entries are chained with plain SHA-256 (and a warning at start)."""
+        return self.audit_key.get_secret_value().encode("ascii") if self.audit_key is not None else None
 
     def is_official(self, guild_id: int | None) -> bool:
         """May guarantees run in this server? Outside a server (DMs), the commands say so themselves;

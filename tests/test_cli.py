@@ -91,6 +91,13 @@ def test_missing_secret_is_one_line_and_exit_code_2(database_url, tmp_path, monk
     assert result.output.strip() == "guarantor: MARKETPLACE_WEBHOOK_SECRETS is required but not set"
 
 
+def test_a_short_audit_key_stops_start_up_with_one_line_and_exit_code_2(database_url, tmp_path, monkeypatch) -> None:
+    result = invoke(["run"], database_url, tmp_path, monkeypatch, AUDIT_KEY="too-short")
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("guarantor: AUDIT_KEY is invalid: it must be at least 32 characters long")
+
+
 def test_migrate_is_idempotent(empty_database_url, tmp_path, monkeypatch) -> None:
     first = invoke(["migrate"], empty_database_url, tmp_path, monkeypatch)
     assert first.exit_code == 0 and "database migrated from empty" in first.output

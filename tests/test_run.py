@@ -41,5 +41,6 @@ async def test_webhook_only_mode_serves_says_so_once_and_stops_cleanly_on_sigter
     stderr = server.stderr.read().decode() if server.stderr else ""
     assert stderr.count("no DISCORD_TOKEN set: running the webhook server alone") == 1, stderr
     assert stderr.count("no SMTP_URL set: emails are compared, not proven") == 1, stderr
+    assert stderr.count("no AUDIT_KEY set: the audit chain is unkeyed") == 1, stderr
     assert "Traceback" not in stderr
     assert re.search(r"started; [1-9]\d{4,} objects left out of garbage collection", stderr), stderr

@@ -14,7 +14,7 @@ KEYS = [
     "MARKETPLACE_WEBHOOK_SECRETS", "MARKETPLACE_BASE_URL", "MARKETPLACE_CALLBACK_URL",
     "MARKETPLACE_CALLBACK_SECRET", "OFFICER_ROLE_NAME", "TRANSCRIPT_RETENTION_DAYS", "LOG_LEVEL", "LOG_FORMAT",
     "CLOSED_TICKET_ACTION", "UNCLAIMED_REMINDER_MINUTES", "APPROVAL_REMINDER_HOURS", "DISPUTE_ESCALATION_HOURS",
-    "OFFICIAL_GUILD_IDS", "SMTP_URL", "SMTP_FROM",
+    "OFFICIAL_GUILD_IDS", "SMTP_URL", "SMTP_FROM", "AUDIT_KEY",
 ]  # fmt: skip
 
 
@@ -290,3 +290,28 @@ def test_smtp_needs_a_sender(monkeypatch: pytest.MonkeyPatch) -> None:
     assert message.startswith("SMTP_FROM is required when SMTP_URL is set") and "secret" not in message
     message = config_error(monkeypatch, SMTP_FROM="not an address")
     assert message.startswith("SMTP_FROM is invalid")
+
+
+AUDIT_KEY = "Yx3vQ9_kLm2Pn8Rt5Wz7Ab4Cd6Ef1Gh0JkLmNoPqRs"  # 43 characters, as secrets.token_urlsafe(32) makes
+
+
+def test_audit_key_is_optional_and_its_bytes_are_the_hmac_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    unset = load(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, AUDIT_KEY="  ")
+    assert unset.audit_key is None and unset.audit_key_bytes is None
+    settings = load(monkeypatch, AUDIT_KEY=AUDIT_KEY)
+    assert settings.audit_key_bytes == AUDIT_KEY.encode() and AUDIT_KEY not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("short-key", "at least 32 characters long (it has 9)"),
+        ("x" * 31, "at least 32 characters long (it has 31)"),
+        ("has a space in it and is long enough", "printable ASCII without spaces"),
+        ("é" * 40, "printable ASCII without spaces"),
+    ],
+)
+def test_a_short_or_malformed_audit_key_is_one_line(monkeypatch: pytest.MonkeyPatch, key: str, problem: str) -> None:
+    message = config_error(monkeypatch, MARKETPLACE_WEBHOOK_SECRETS=TEST_SECRET, AUDIT_KEY=key)
+    assert message.startswith("AUDIT_KEY is invalid: ") and problem in message
+    assert key not in message  # a secret is never echoed

@@ -53,5 +53,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+AUDIT_KEY_INFO = "audit_key"  # where a session carries `AUDIT_KEY` for the audit chain (`session.info`)
+
+
+def create_sessionmaker(engine: AsyncEngine, *, audit_key: bytes | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions for one unit of work each. `audit_key` (`AUDIT_KEY`) travels in every session's `info`, so the
+    audit chain's appends are keyed wherever a transition happens, without passing the key through each caller."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={AUDIT_KEY_INFO: audit_key})

@@ -27,7 +27,8 @@ class Escrow(SQLModel, table=True):
 
 class AuditEntry(SQLModel, table=True):
     """Append-only. `hash` covers every field but the note's text, which it covers through
-    `note_sha256`, so a retention purge (note set to NULL) is told apart from an edit."""
+    `note_sha256`, so a retention purge (note set to NULL) is told apart from an edit. `scheme` says how
+    `hash` was made (`bot/services/escrow/audit.py`): `sha256` (no `AUDIT_KEY`) or `hmac-sha256`."""
 
     __tablename__ = "audit_entries"
     __table_args__ = (UniqueConstraint("order_id", "source_event_id", "action", name="uq_audit_event_action"),)
@@ -46,6 +47,7 @@ class AuditEntry(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False))
+    scheme: str = Field(default="sha256", sa_column=Column(String(16), nullable=False, server_default="sha256"))
 
 
 class AuditHead(SQLModel, table=True):

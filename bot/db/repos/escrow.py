@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -71,3 +71,21 @@ async def states(*, session: AsyncSession, order_ids: Sequence[str]) -> dict[str
     query = select(col(Escrow.order_id), col(Escrow.state)).where(col(Escrow.order_id).in_(order_ids))
     rows = (await session.execute(query)).all()
     return {str(row[0]): str(row[1]) for row in rows}
+
+
+async def every_state(*, session: AsyncSession, page: int = 1000) -> AsyncIterator[tuple[str, str]]:
+    """Every escrow's `(order_id, state)`, by order id, read `page` at a time (`guarantor audit verify`)."""
+    last = ""
+    while True:
+        query = (
+            select(col(Escrow.order_id), col(Escrow.state))
+            .where(col(Escrow.order_id) > last)
+            .order_by(col(Escrow.order_id))
+            .limit(page)
+        )
+        rows = (await session.execute(query)).all()
+        if not rows:
+            return
+        for order_id, state in rows:
+            yield order_id, state
+        last = rows[-1][0]

@@ -37,7 +37,7 @@ from bot.services.escrow import audit
 log = logging.getLogger(__name__)
 
 PURGED = repo.PURGED
-ACTION, ACTOR, ROLE = "purge", "retention", "system"
+ACTION, ACTOR, ROLE = audit.PURGE_ACTION, audit.PURGE_ACTOR, "system"  # `audit.verify` reads blanked notes by it
 # What a stored event keeps: the envelope, and in `data` only what is not about a person.
 KEPT_EVENT_DATA = frozenset({"order_id", "gig_url", "amount", "currency", "delivery_due", "agreed_at"})
 KEPT_EVENT_DATA |= {"delivered_at", "completed_at"}

@@ -105,11 +105,18 @@ async def test_reordered_entries_are_detected(sessions: Sessions) -> None:
     assert (result.ok, result.bad_seq) == (False, 2)
 
 
-async def test_a_retention_purge_of_notes_is_not_tampering(sessions: Sessions) -> None:
+async def test_notes_blanked_with_a_purge_entry_are_a_purge_and_without_one_tampering(sessions: Sessions) -> None:
     await busy_log(sessions)
     await tamper(sessions, update(AuditEntry).values(note=None))
     result = await verify(sessions)
-    assert (result.ok, result.checked, result.purged) == (True, 7, 4)
+    assert (result.ok, result.bad_seq) == (False, 1)  # nobody purged: someone blanked them
+    assert "no later purge entry of order ord_1 names it" in (result.problem or "")
+    for order_id, state in (("ord_1", "released"), ("ord_2", "refunded")):
+        async with sessions.begin() as session:
+            record = audit.Record(order_id, "purge", "retention", "system", state, state, "retention purge")
+            await audit.append(session=session, record=record)
+    result = await verify(sessions)
+    assert (result.ok, result.checked, result.purged) == (True, 9, 4)
 
 
 async def test_concurrent_appends_keep_one_unbroken_chain(sessions: Sessions) -> None:
