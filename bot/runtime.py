@@ -21,6 +21,7 @@ from bot.db.types import utcnow
 from bot.mail import SmtpMailer
 from bot.metrics import Metrics, MetricsServer
 from bot.services.effects import EffectWorker
+from bot.services.escrow.anchors import DailyAnchors
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.service import EscrowService
 from bot.services.events.intake import STUCK_SECONDS, EventIntake
@@ -71,7 +72,7 @@ class Runtime:
     def __init__(self, settings: Settings, *, discord_status: Callable[[], str] = lambda: "disabled") -> None:
         self.settings = settings
         self.engine = create_engine(settings.database_url)
-        self.sessions = create_sessionmaker(self.engine)
+        self.sessions = create_sessionmaker(self.engine, audit_key=settings.audit_key_bytes)
         self.verifier = SignatureVerifier(secret.get_secret_value() for secret in settings.marketplace_webhook_secrets)
         self.reports = OrderReports(self.sessions)
         self.guilds = GuildSettings(self.sessions)
@@ -96,6 +97,10 @@ class Runtime:
         self.orders = OrderBook(MarketplaceEscrow(self.escrow), email_proof=self.proof.enabled)
         self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
+        # The audit chain's head, stated once a day in each log channel (PRODUCT.md §7).
+        self.anchors = DailyAnchors(
+            self.sessions, official_guild_ids=settings.official_guild_ids, on_written=self.effects.wake
+        )
         self._discord_status = discord_status
         self.processing = True  # this process works the stored events (False: `--receive-only`)
         self._metrics_server: MetricsServer | None = None
@@ -116,6 +121,7 @@ class Runtime:
             await self.tickets.resume()
             self.processor.start()
             self.effects.start()
+            self.anchors.start()
             if self.callbacks is not None:
                 self.callbacks.start()
         if serve_webhooks:
@@ -160,6 +166,7 @@ class Runtime:
         await self.intake.close()
         await self.processor.close()
         await self.effects.close()
+        await self.anchors.close()
         if self.callbacks is not None:
             await self.callbacks.close()
         await self.callback_poster.close()

@@ -79,17 +79,22 @@ class DiscordSide(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LogNotice:
-    """A notice to a server's officers in its log channel (pinging the officer role)."""
+    """A notice to a server's officers in its log channel (pinging the officer role, unless `ping` is off: a
+    record such as the audit chain's daily anchor)."""
 
     guild_id: int
     channel_id: int
     officer_role_id: int | None
     text: str
+    ping: bool = True
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> LogNotice:
         role = data.get("officer_role_id")
-        return cls(int(data["guild_id"]), int(data["channel_id"]), int(role) if role else None, str(data["text"]))
+        return cls(
+            int(data["guild_id"]), int(data["channel_id"]), int(role) if role else None, str(data["text"]),
+            ping=bool(data.get("ping", True)),
+        )  # fmt: skip
 
 
 class TicketEffects(Protocol):

@@ -178,6 +178,7 @@ class Announcer:
         if guild is None or not isinstance(channel, discord.TextChannel):
             raise ChannelGoneError(f"log channel {notice.channel_id}")
         role = officer_role(guild, notice.officer_role_id, self._bot.settings.officer_role_name)
+        role = role if notice.ping else None  # a record (the audit chain's daily anchor) calls nobody
         text, mentions = notice.text, discord.AllowedMentions.none()
         if role is not None:
             text = f"{role.mention} {text}"

@@ -122,6 +122,7 @@ class DiscordEnv:
         if runtime is not None:  # events and the effects they leave are worked in the test's own task (`deliver`,
             await runtime.processor.close()  # `work_effects`), so each step is deterministic
             await runtime.effects.close()
+            await runtime.anchors.close()  # tests pass days with `runtime.anchors.clock` and `.work()`
         await dpytest.run_all_events()
 
     async def _close_bot(self) -> None:
