@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.repos import audit as audit_repo
 from bot.db.repos import guilds as guild_repo
-from bot.db.repos.audit import GENESIS
 from bot.db.types import utcnow
 from bot.services import outbox
 from bot.services.outbox import Effect, Kind
@@ -39,10 +38,13 @@ def anchor_key(guild_id: int, day: str) -> str:
 
 async def write_daily(session: AsyncSession, *, now: datetime, official_guild_ids: Collection[int] = ()) -> list[int]:
     """Inside the caller's transaction: today's anchor line for every server with a log channel (only the
-    official ones, when they are listed), unless written already today. Returns the ids of the rows written."""
+    official ones, when they are listed), unless written already today, or the chain is still empty. Returns the
+    ids of the rows written."""
     day = now.date().isoformat()
     head = await audit_repo.head(session=session)
-    seq, digest = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    if head is None or head.seq == 0:
+        return []  # an empty chain: nothing to anchor yet
+    seq, digest = head.seq, head.hash
     effects = [
         Effect(
             f"audit.anchor:{config.guild_id}",  # its own line in the outbox: never behind a ticket's effects

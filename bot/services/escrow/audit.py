@@ -207,7 +207,7 @@ def _check(entry: AuditEntry, expected_seq: int, prev_hash: str, key: bytes | No
         return "does not chain onto the entry before it (an entry before it was deleted, edited or reordered)"
     if (problem := _scheme_problem(entry, key, keyed_before)) is not None:
         return problem
-    if not hmac.compare_digest(entry_hash(entry, key), entry.hash):
+    if not hmac.compare_digest(entry_hash(entry, key).encode(), entry.hash.encode()):
         if entry.scheme == KEYED:
             return "its fields do not match its hash (edited, or AUDIT_KEY is not the key it was made with)"
         return "its fields do not match its hash (edited)"

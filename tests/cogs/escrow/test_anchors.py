@@ -94,12 +94,16 @@ async def test_each_log_channel_gets_one_line_a_day_stating_the_chain_head(ticke
         assert (await audit.verify(session=session, anchor=anchor)).ok
 
 
-async def test_only_official_servers_get_the_line(ticket: TicketView) -> None:
+async def test_only_official_servers_get_the_line_and_an_empty_chain_none(ticket: TicketView) -> None:
     env = ticket.env
     log, other_log = await log_channels(env)
     runtime = env.bot.runtime  # type: ignore[attr-defined]
     runtime.anchors.official_guild_ids = frozenset({env.guild.id})
-    await pass_day(env, Clock(datetime(2026, 12, 1, 12, tzinfo=UTC)))
+    clock = Clock(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    await pass_day(env, clock)
+    assert anchor_lines(env, log) == []  # nothing happened yet: nothing to anchor
+    await ticket.click_and_write("fund", env.officer, "PAY-1")
+    await pass_day(env, clock)
     assert len(anchor_lines(env, log)) == 1 and anchor_lines(env, other_log) == []
     (line,) = anchor_lines(env, log)
-    assert f"entry #0, fingerprint `{audit.GENESIS}`" in line  # an empty chain is anchored too
+    assert "entry #1, fingerprint" in line

@@ -177,6 +177,17 @@ async def test_a_whole_chain_rewritten_without_the_key_is_caught_by_an_anchor(ke
     assert "rewritten after the anchor was taken" in (result.problem or "")
 
 
+@pytest.mark.parametrize(("column", "value"), [("hash", "é" * 64), ("scheme", "md5")])
+async def test_a_garbled_hash_or_scheme_is_named_not_a_crash(keyed: Sessions, column: str, value: str) -> None:
+    await busy_log(keyed)
+    async with keyed.begin() as session:
+        await session.execute(update(AuditEntry).where(AuditEntry.seq == 7).values({column: value}))  # type: ignore[arg-type]
+        if column == "hash":
+            await session.execute(update(AuditHead).values(hash=value))
+    result = await verify(keyed)
+    assert (result.ok, result.bad_seq) == (False, 7)
+
+
 async def test_an_anchor_past_the_end_of_the_chain_means_entries_were_deleted(keyed: Sessions) -> None:
     await busy_log(keyed)
     result = await verify(keyed, audit.Anchor(9, "a" * 64))
