@@ -9,11 +9,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import text
 
 from bot.db.engine import create_engine, create_sessionmaker
 from bot.db.models import TimerOutcome
 from bot.db.repos import stats
+from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.services.escrow.rules import Action, Role
 from bot.services.timers.schedule import TimerKind
@@ -66,6 +68,10 @@ async def test_the_metric_counts_timers_that_fired_by_kind(sessions) -> None:
     await worker(sessions, Clock(max(t.due_at for t in reminders))).work()
     async with sessions() as session:
         assert (await stats.read(session=session))["timers_fired"] == {"approval_reminder": 2}  # not the obsolete
+    metrics = Metrics()
+    await metrics.database.refresh(sessions)
+    scraped = generate_latest(metrics.registry).decode()
+    assert 'guarantor_timers_fired_total{kind="approval_reminder"} 2.0' in scraped
 
 
 async def test_the_runtime_sets_timers_on_the_configured_periods(settings: Settings) -> None:
