@@ -32,6 +32,8 @@ from bot.services.reports import OrderReports
 from bot.services.signing import SignatureVerifier
 from bot.services.tickets.proof import EmailProof
 from bot.services.tickets.service import TicketService
+from bot.services.timers.firing import TimerWorker
+from bot.services.timers.schedule import TimerPeriods
 from bot.settings import Settings
 from webhooks import create_app
 from webhooks.callbacks import AiohttpPoster, callback_worker
@@ -79,9 +81,13 @@ class Runtime:
         smtp = settings.smtp_server
         mailer = SmtpMailer(smtp, settings.smtp_from or "") if smtp is not None else None
         self.proof = EmailProof(self.sessions, mailer)
+        periods = TimerPeriods.of(
+            unclaimed_minutes=settings.unclaimed_reminder_minutes, approval_hours=settings.approval_reminder_hours,
+            dispute_hours=settings.dispute_escalation_hours,
+        )  # fmt: skip
         self.tickets = TicketService(
             self.sessions, marketplace_host=settings.marketplace_host, pending_hours=settings.pending_request_hours,
-            proof=self.proof,
+            proof=self.proof, timer_periods=periods,
         )  # fmt: skip
         self.callback_poster = AiohttpPoster()
         self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
@@ -93,8 +99,11 @@ class Runtime:
             on_failure=self.metrics.observe_discord_error,
         )
         self.tickets.effects = self.proof.effects = self.effects
-        self.escrow = EscrowService(self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects)
-        self.orders = OrderBook(MarketplaceEscrow(self.escrow), email_proof=self.proof.enabled)
+        self.escrow = EscrowService(
+            self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects, timer_periods=periods
+        )
+        self.orders = OrderBook(MarketplaceEscrow(self.escrow), email_proof=self.proof.enabled, timer_periods=periods)
+        self.timers = TimerWorker(self.sessions, effects=self.effects)  # reminders and escalations, fired once
         self.processor = EventProcessor(self.sessions, self.orders, self.effects, busy=lambda: self.intake.busy())
         self.intake = EventIntake(self.engine, on_stored=self.processor.wake)
         # The audit chain's head, stated once a day in each log channel (PRODUCT.md §7).
@@ -122,6 +131,7 @@ class Runtime:
             self.processor.start()
             self.effects.start()
             self.anchors.start()
+            self.timers.start()
             if self.callbacks is not None:
                 self.callbacks.start()
         if serve_webhooks:
@@ -165,6 +175,7 @@ class Runtime:
             self._metrics_server = None
         await self.intake.close()
         await self.processor.close()
+        await self.timers.close()
         await self.effects.close()
         await self.anchors.close()
         if self.callbacks is not None:

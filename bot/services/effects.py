@@ -31,6 +31,7 @@ from bot.services.escrow.results import MARKETPLACE, Change
 from bot.services.guilds import chosen_officer_role, config_of
 from bot.services.outbox import LEASE, Kind
 from bot.services.tickets.port import ChannelGoneError
+from bot.services.timers.schedule import TimerNotice, still_holds
 from bot.services.worker import PollingWorker
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ class DiscordSide(Protocol):
     async def tell(self, snapshot: TicketSnapshot, notice: Notice) -> None: ...
 
     async def post_log(self, notice: LogNotice) -> None: ...
+
+    async def timer_notice(self, snapshot: TicketSnapshot, notice: TimerNotice) -> None:
+        """What a fired timer says (`bot.services.timers`), pinging only whom it concerns."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,9 +270,19 @@ class EffectWorker(PollingWorker):
             await discord.refresh_summary(snapshot)
         elif kind is Kind.POST_LINE:
             await discord.post_line(snapshot, Line.from_payload(payload))
+        elif kind is Kind.TIMER_NOTICE:
+            await self._timer_notice(discord, snapshot, TimerNotice.from_payload(payload))
         else:
             await discord.tell(snapshot, Notice.from_payload(payload))
         return True
+
+    @staticmethod
+    async def _timer_notice(discord: DiscordSide, snapshot: TicketSnapshot, notice: TimerNotice) -> None:
+        """A timer's message, unless what it is about changed since it fired (then it is no longer true)."""
+        if still_holds(notice.kind, snapshot.ticket, snapshot.order, snapshot.escrow):
+            await discord.timer_notice(snapshot, notice)
+        else:
+            log.info("timer notice %s of order %s is no longer true; not sent", notice.kind, snapshot.order.id)
 
     async def snapshot(self, order_id: str) -> TicketSnapshot | None:
         async with self._sessions() as session:

@@ -32,6 +32,7 @@ class Kind(StrEnum):
     POST_LINE = "channel.line"  # a status line in the ticket (a flag pings the officer role)
     TELL_PARTY = "party.tell"  # tell one person their next step (DM; a mention in the ticket if DMs are closed)
     LOG_POST = "log.post"  # a notice to the officers in a server's log channel (not about a ticket's channel)
+    TIMER_NOTICE = "timer.notice"  # what a fired timer says: a reminder or an escalation (`bot.services.timers`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ from bot.services.escrow.results import MARKETPLACE
 from bot.services.escrow.rules import Action, Role, State
 from bot.services.tickets.port import ChannelGoneError
 from bot.services.tickets.verification import checks_passed
+from bot.services.timers.schedule import TimerKind, TimerNotice
 from bot.services.vocabulary import OFFICER, ROLE_WORDS, money
+from cogs.escrow._reminders import PINGS_OFFICERS, reminder
 from cogs.escrow._views import controls_for
 from cogs.people import officer_role
 from cogs.tickets._dm import dm_text, fallback_text, ticket_link
@@ -184,6 +186,36 @@ class Announcer:
             text = f"{role.mention} {text}"
             mentions = discord.AllowedMentions(everyone=False, users=False, roles=[role], replied_user=False)
         await channel.send(text, allowed_mentions=mentions)
+
+    async def timer_notice(self, snapshot: TicketSnapshot, notice: TimerNotice) -> None:
+        """A fired timer's message: the buyer's reminder by DM (a mention in the ticket if DMs are closed); the
+        others in the ticket, a dispute's escalation in the log channel (the ticket without one), pinging the
+        officer role and, for a late delivery, the freelancer; nobody else."""
+        channel = await self._channel(snapshot)
+        text = reminder(notice, snapshot)
+        if notice.kind is TimerKind.APPROVAL_REMINDER and snapshot.ticket.buyer_id is not None:
+            await self._dm_or_mention(channel, snapshot.ticket.buyer_id, text)
+            return
+        target: discord.abc.Messageable = channel
+        if notice.kind is TimerKind.DISPUTE_ESCALATION and notice.log_channel_id is not None:
+            log_channel = channel.guild.get_channel(notice.log_channel_id)
+            if isinstance(log_channel, discord.TextChannel):
+                target = log_channel
+        users = [discord.Object(snapshot.ticket.freelancer_id)] if notice.kind is TimerKind.DELIVERY_OVERDUE else []
+        roles: list[discord.Role] = []
+        role = officer_role(channel.guild, snapshot.officer_role_id, self._bot.settings.officer_role_name)
+        if role is not None and notice.kind in PINGS_OFFICERS:
+            text, roles = f"{role.mention} {text}", [role]
+        mentions = discord.AllowedMentions(everyone=False, users=users or False, roles=roles or False)
+        await target.send(text, allowed_mentions=mentions)
+
+    async def _dm_or_mention(self, channel: discord.TextChannel, user_id: int, body: str) -> None:
+        try:
+            user = self._bot.get_user(user_id) or await self._bot.fetch_user(user_id)
+            await user.send(dm_text(channel.guild.name, body, link=ticket_link(channel.guild.id, channel.id)))
+        except discord.Forbidden:
+            mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(user_id)])
+            await channel.send(fallback_text(user_id, body), allowed_mentions=mention)
 
     @staticmethod
     def _body(snapshot: TicketSnapshot, notice: Notice) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -22,6 +23,7 @@ from discord.webhook.async_ import AsyncWebhookAdapter
 from sqlalchemy import update
 
 from bot.db.models import DiscordEffect
+from bot.services.timers.firing import TimerWorker
 from tests.harness import _dpytest_fixes as fixes
 from tests.harness import _server
 from tests.harness._driver import InteractionDriver
@@ -123,6 +125,7 @@ class DiscordEnv:
             await runtime.processor.close()  # `work_effects`), so each step is deterministic
             await runtime.effects.close()
             await runtime.anchors.close()  # tests pass days with `runtime.anchors.clock` and `.work()`
+            await runtime.timers.close()  # timers fire only when a test says the time has come (`fire_timers`)
         await dpytest.run_all_events()
 
     async def _close_bot(self) -> None:
@@ -246,6 +249,18 @@ class DiscordEnv:
     async def work_effects(self) -> None:
         """What the effect worker would do now: every due Discord effect in the outbox, until none is left."""
         await self.marketplace.work_effects()
+
+    async def fire_timers(self, at: datetime) -> int:
+        """Time passes to `at`: a timer worker on that clock fires every timer due by then (their messages go
+        to the outbox), then the effects are worked. Returns how many timers it took (fired or obsolete)."""
+        runtime: Any = self.bot.runtime  # type: ignore[attr-defined]
+
+        async def clock(_session: Any) -> datetime:
+            return at
+
+        taken = await TimerWorker(runtime.sessions, clock=clock).work()
+        await self.work_effects()
+        return taken
 
     async def expire_holds(self) -> None:
         """Time passes: every effect's retry is due and every worker's hold on one has run out."""

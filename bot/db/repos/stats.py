@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from bot.db.clock import database_now
 from bot.db.models import AuditEntry, CallbackDelivery, DiscordEffect, EventStatus, Ticket, WebhookEvent
+from bot.db.repos import timers as timer_repo
 
 
 async def _grouped(session: AsyncSession, column: Any) -> dict[str, int]:
@@ -40,5 +41,5 @@ async def read(*, session: AsyncSession) -> dict[str, Any]:
             or 0
         ),
         "effects": await _grouped(session, col(DiscordEffect.status)),
-        "timers_fired": {},
+        "timers_fired": await timer_repo.fired_by_kind(session=session),
     }

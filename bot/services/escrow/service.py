@@ -37,6 +37,8 @@ from bot.services.escrow.results import (
 from bot.services.escrow.rules import Action, Role, Rule, State, pick_role, rule_for
 from bot.services.guilds import Actor, chosen_officer_role, config_of, officer_role_id
 from bot.services.outbox import held_until
+from bot.services.timers import schedule as timers
+from bot.services.timers.schedule import DEFAULT_PERIODS, TimerPeriods
 from bot.services.vocabulary import ACTION_WORDS, money
 
 log = logging.getLogger(__name__)
@@ -65,10 +67,12 @@ class EscrowService:
         *,
         callbacks_enabled: bool = False,
         effects: EscrowEffects | None = None,
+        timer_periods: TimerPeriods = DEFAULT_PERIODS,
     ) -> None:
         self._sessions = sessions
         self._callbacks_enabled = callbacks_enabled
         self._effects = effects
+        self._timer_periods = timer_periods  # the reminders a change sets (`bot.services.timers`)
 
     # ---- people: a button, its question, a form ------------------------------------------------
     async def click(self, order_id: str, action: Action, actor: Actor) -> Change | ConfirmNeeded | NoteNeeded:
@@ -264,6 +268,10 @@ class EscrowService:
         if change.callback_queued:
             data = _callback_data(change, entry)
             await callbacks.queue(session=session, webhook_id=f"esc_{order_id}_{version}", order_id=order_id, data=data)
+        if change.state_changed:
+            await timers.escrow_moved(
+                session, order, rule.target, version=version, periods=self._timer_periods, now=utcnow()
+            )
         effects = announcements.plan(change, held_until=held_until(utcnow()) if held else None)
         return replace(change, effect_ids=tuple(await outbox.write(session, effects)))
 

@@ -30,6 +30,7 @@ from bot.services.events.contract import CancelledData, CompletedData, Delivered
 from bot.services.outbox import Effect
 from bot.services.tickets import requests
 from bot.services.tickets.links import gig_key
+from bot.services.timers.schedule import DEFAULT_PERIODS, TimerPeriods
 
 
 class Outcome(StrEnum):
@@ -94,8 +95,11 @@ def _terms_values(data: TermsData) -> TermsValues:
 class OrderBook:
     """Applies one stored event to the orders, inside the caller's transaction, then hands it on."""
 
-    def __init__(self, escrow: MarketplaceEscrow, *, email_proof: bool = False) -> None:
+    def __init__(
+        self, escrow: MarketplaceEscrow, *, email_proof: bool = False, timer_periods: TimerPeriods = DEFAULT_PERIODS
+    ) -> None:
         self._escrow = escrow
+        self._timer_periods = timer_periods  # the reminder of a ticket a waiting request opens
         self._email_proof = email_proof  # emails are proven with codes: a waiting request never opens a ticket
 
     async def apply(self, session: AsyncSession, event: MarketplaceEvent, webhook_id: str) -> AppliedEvent:
@@ -113,7 +117,9 @@ class OrderBook:
         if outcome is Outcome.CREATED:
             await self._escrow.open(session, order.id)
         if outcome in (Outcome.CREATED, Outcome.TERMS_APPLIED):
-            effects = await requests.resolve_for_order(session, order, proving=self._email_proof)
+            effects = await requests.resolve_for_order(
+                session, order, proving=self._email_proof, timer_periods=self._timer_periods
+            )
         changes = await self._escrow.react(
             session, order_id=order.id, event_type=event.type, webhook_id=webhook_id,
             terms_locked=outcome is Outcome.TERMS_LOCKED,

@@ -23,9 +23,11 @@ from bot.db.repos import requests as request_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services import outbox
-from bot.services.outbox import Effect
+from bot.services.outbox import Effect, Kind
 from bot.services.tickets import opening
 from bot.services.tickets.verification import EmailMismatchError, same_email
+from bot.services.timers import schedule as timers
+from bot.services.timers.schedule import DEFAULT_PERIODS, TimerPeriods
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +79,13 @@ def new_ticket(
     )
 
 
-async def resolve_for_order(session: AsyncSession, order: Order, *, proving: bool = False) -> list[Effect]:
+async def resolve_for_order(
+    session: AsyncSession, order: Order, *, proving: bool = False, timer_periods: TimerPeriods = DEFAULT_PERIODS
+) -> list[Effect]:
     """Turn the waiting requests for this order's gig into a ticket row, or reject them; returns the effects
     written: the channel to make (if a ticket row was made) and, after it, a word to each requester. When emails
     are proven with codes (`proving`), no request opens a ticket: each requester, matching or not, is told the
-    same, to ask again for a code."""
+    same, to ask again for a code. A ticket row made here sets its reminder (`timer_periods`)."""
     await request_repo.lock_gig(session=session, gig_key=order.gig_key)  # a request being saved for this gig goes first
     requests = await request_repo.pending_for_gig(session=session, gig_key=order.gig_key, now=utcnow())
     if not requests:
@@ -112,5 +116,7 @@ async def resolve_for_order(session: AsyncSession, order: Order, *, proving: boo
         opening.tell_effect(order.id, user_id=r.user_id, fallback_channel_id=r.channel_id, request_id=r.id)
         for r in requests
     ]
-    await outbox.write(session, effects)
+    ids = await outbox.write(session, effects)
+    if effects and effects[0].kind is Kind.OPEN_TICKET:
+        await timers.ticket_opened(session, order.id, opening=ids[0], periods=timer_periods, now=utcnow())
     return effects

@@ -42,6 +42,8 @@ from bot.services.tickets.verification import (
     normalise_email,
     same_email,
 )
+from bot.services.timers import schedule as timers
+from bot.services.timers.schedule import DEFAULT_PERIODS, TimerPeriods
 from bot.services.vocabulary import OFFICER
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,10 @@ class TicketService(JoinFlow):
         marketplace_host: str,
         pending_hours: int,
         proof: EmailProof | None = None,
+        timer_periods: TimerPeriods = DEFAULT_PERIODS,
     ) -> None:
         self._sessions = sessions
+        self.timer_periods = timer_periods  # an opened ticket's reminder (`bot.services.timers`)
         self.proof = proof or EmailProof(sessions, None)
         self._host = marketplace_host
         self._pending_hours = pending_hours
@@ -191,6 +195,9 @@ class TicketService(JoinFlow):
         try:
             async with self._writing():
                 (effect_id,) = await outbox.write(session, [effect])
+                await timers.ticket_opened(
+                    session, order_id, opening=effect_id, periods=self.timer_periods, now=utcnow()
+                )
                 await session.commit()  # `order_id` is UNIQUE: a racing open fails here
         except IntegrityError:
             await session.rollback()
@@ -359,6 +366,10 @@ class TicketService(JoinFlow):
                 freelancer_id=user_id, origin_channel_id=origin,
             )  # fmt: skip
             effect_ids = await outbox.write(session, [effect]) if moved else []
+            if effect_ids:
+                await timers.ticket_opened(
+                    session, ticket.order_id, opening=effect_ids[0], periods=self.timer_periods, now=utcnow()
+                )
         if not effect_ids:
             return await self._raced(ticket.order_id, user_id, origin)
         async with self._sessions() as session:

@@ -58,9 +58,9 @@ async def test_an_open_is_one_read_one_claim_and_one_update(engine, sessions, pr
     assert result.status is OpenStatus.OPENED and len(opener.cards) == 1
     # The failed checks of the person and of the gig (the lock-out limits) in one query; the order, its ticket
     # and escrow state in one query; the claim and its `ticket.open` effect (the intent, recorded before Discord
-    # is called) in the same transaction; after the channel is made, the compare-and-set to open and the effect
-    # marked done, in one transaction. Nothing re-read.
-    assert seen == ["SELECT", "SELECT", "INSERT", "INSERT", "COMMIT", "UPDATE", "UPDATE", "COMMIT"]
+    # is called) and its unclaimed-ticket reminder (a timer) in the same transaction; after the channel is made,
+    # the compare-and-set to open and the effect marked done, in one transaction. Nothing re-read.
+    assert seen == ["SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT", "UPDATE", "UPDATE", "COMMIT"]
 
 
 async def test_the_card_shows_the_escrow_state_read_with_the_order(engine, sessions, processor, service, opener):
