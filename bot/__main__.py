@@ -462,7 +462,7 @@ def tickets() -> None:
 @tickets.command("list")
 @click.option(
     "--state",
-    type=click.Choice(["opening", "open", "orphaned", "closed"]),
+    type=click.Choice(["opening", "open", "orphaned", "closing", "closed"]),
     help="Only tickets in this state (default: all).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
