@@ -312,6 +312,15 @@ def _print_report(report: dict[str, Any]) -> None:
             for e in report["events"]
         ],
     )
+    transcript = (report.get("ticket") or {}).get("transcript")
+    if transcript is not None:
+        console.print(f"[bold]Transcript[/] in {transcript['folder']}", soft_wrap=True)
+        console.print(f"SHA-256 of its HTML page: {transcript['html_sha256']}", soft_wrap=True)
+        print_table(
+            "Transcript files",
+            ["file", "bytes"],
+            [[f["path"], f["bytes"]] for f in transcript["files"]] or [["(none left: purged)", ""]],
+        )
     for key, value in report.items():
         if key not in {"order_id", "order", "terms_history", "events"}:
             console.print(f"[bold]{key}[/]")
