@@ -18,6 +18,7 @@ from bot.db.models import DiscordEffect, Ticket
 from bot.services.escrow.results import AlreadyDoneError
 from bot.services.outbox import LEASE, lease_for
 from cogs.people import actor_of
+from tests.cogs.closing.conftest import stored_message
 from tests.harness import _faults as routes
 from tests.harness._recorder import InteractionResult
 from tests.harness._server import payload_of
@@ -294,3 +295,19 @@ async def test_an_officer_who_is_a_party_cannot_close_the_ticket(discord_env) ->
 
 def test_closing_holds_its_effect_long_enough_for_a_long_history() -> None:
     assert lease_for("ticket.close") >= 6 * LEASE and lease_for("summary.refresh") == LEASE
+
+
+async def test_a_long_busy_ticket_is_read_whole_through_rate_limits(ticket) -> None:
+    env = ticket.env
+    await with_log_channel(env)
+    await refunded(ticket)
+    before = len(env.messages(ticket.channel))
+    for n in range(2000):
+        stored_message(ticket.channel, (env.freelancer, env.buyer)[n % 2], f"message {n}")
+    env.faults.fail(routes.HISTORY, 429, times=3, retry_after=0.01)  # waited out by discord.py, page by page
+    await close_by_button(ticket, env.officer)
+    await env.work_effects()
+    assert (await ticket_row(env)).state == "closed"
+    text = (transcript_dir(env) / "transcript-ord_1.txt").read_text()
+    assert "message 0" in text and "message 1999" in text and text.index("message 0") < text.index("message 1999")
+    assert env.faults.count(routes.HISTORY) == 3 + (before + 2000) // 100 + 1  # 100 a page, the 429s retried
