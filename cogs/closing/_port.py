@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 ARCHIVE = "Closed tickets"
 CATEGORY_LIMIT = 50
+TOO_LARGE = 413  # Discord's answer to an upload over the server's limit (code 40005)
 READ_ONLY = {"send_messages": False, "add_reactions": False, "create_public_threads": False}
 READ_ONLY |= {"create_private_threads": False, "send_messages_in_threads": False}
 
@@ -70,6 +71,13 @@ class DiscordClosing:
         files = [discord.File(path, filename=path.name) for path in post.files if path.is_file()]
         try:
             await channel.send(post.text, files=files, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            if exc.status != TOO_LARGE:
+                raise
+            # More than the server lets a bot upload: retrying would never succeed. The text goes alone.
+            names = ", ".join(f"`{path.name}`" for path in post.files)
+            text = f"{post.text}\nThe files ({names}) are too large to attach here; they are kept with the bot's data."
+            await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
         finally:
             for file in files:
                 file.close()

@@ -311,3 +311,16 @@ async def test_a_long_busy_ticket_is_read_whole_through_rate_limits(ticket) -> N
     text = (transcript_dir(env) / "transcript-ord_1.txt").read_text()
     assert "message 0" in text and "message 1999" in text and text.index("message 0") < text.index("message 1999")
     assert env.faults.count(routes.HISTORY) == 3 + (before + 2000) // 100 + 1  # 100 a page, the 429s retried
+
+
+async def test_files_too_large_for_the_log_channel_are_named_instead(ticket) -> None:
+    env = ticket.env
+    log_channel = await with_log_channel(env)
+    await refunded(ticket)
+    env.faults.fail(routes.SEND_MESSAGE, 413, code=40005, message="Request entity too large")
+    await close_by_button(ticket, env.officer)
+    await env.work_effects()
+    assert (await ticket_row(env)).state == "closed"  # not retried for ever
+    (posted,) = env.messages(log_channel)
+    assert "Transcript of the ticket of order ord_1" in posted["content"] and posted["attachments"] == []
+    assert "`transcript-ord_1.html`, `transcript-ord_1.txt`) are too large to attach" in posted["content"]
