@@ -38,10 +38,14 @@ def question_text(asked: CloseQuestion, reason: str | None = None) -> str:
         if asked.channel_action == "delete"
         else "then its channel is locked (read-only) and moved to the closed tickets"
     )
+    where = asked.log_channel_id
+    posted = f"posted to <#{where}>" if where else "kept by the bot (no log channel is set)"
     text = (
         f"Close the ticket of order {asked.order_id} ({asked.amount}, {asked.state.label})? Its whole history is "
-        f"saved as a transcript, posted to the log channel and both parties are told; {fate}. This cannot be undone."
+        f"saved as a transcript, {posted}, and both parties are told; {fate}. This cannot be undone."
     )
+    if not where:
+        text += " To have transcripts posted, an admin picks a log channel with `/guarantee setup`."
     if reason:
         text += f"\n{REASON_LINE}\n" + "\n".join(f"> {line}" for line in reason.splitlines())
     return text

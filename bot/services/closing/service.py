@@ -47,6 +47,7 @@ class CloseQuestion:
     amount: str
     state: State
     channel_action: str  # `delete` or `lock` (CLOSED_TICKET_ACTION)
+    log_channel_id: int | None = None  # where the transcript is posted (`/guarantee setup log_channel`); None: nowhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +89,10 @@ class ClosingService:
             ticket = await self._ticket(session, order_id, channel_id)
             state = await self._decide(session, ticket, actor)
             order = await order_repo.get(session=session, order_id=ticket.order_id)
+            config = await config_of(session, ticket.guild_id)
         amount = money(order.amount, order.currency) if order is not None else ""
-        return CloseQuestion(ticket.order_id, amount, state, self._action)
+        log_channel = config.log_channel_id if config is not None else None
+        return CloseQuestion(ticket.order_id, amount, state, self._action, log_channel)
 
     async def close(self, actor: Actor, *, order_id: str, reason: str | None = None) -> Closing:
         """The **Yes**: decide again, then move the ticket to closing and write its effect, in one transaction."""

@@ -140,6 +140,7 @@ async def test_the_command_asks_with_the_reason_and_records_it(ticket, sent) -> 
     )
     assert asked.ephemeral and "Close the ticket of order ord_1 (120.50 USD, refunded to the buyer)" in asked.content
     assert "> deal finished\n> all good" in asked.content
+    assert f"posted to {log_channel.mention}" in asked.content
     back = await env.driver.click(asked, "guarantee:back:ord_1", by=env.officer)
     assert "Nothing was done" in back.content and (await ticket_row(env)).state == "open"
     asked = await env.driver.command("guarantee close", by=env.officer, channel=ticket.channel, reason="deal finished")
@@ -235,6 +236,7 @@ async def test_closing_twice_is_harmless(ticket) -> None:
     env = ticket.env
     await refunded(ticket)
     first = await env.driver.click(ticket.summary, "guarantee:close:ord_1", by=env.officer)
+    assert "no log channel is set" in first.content and "`/guarantee setup`" in first.content
     second = await env.driver.click(ticket.summary, "guarantee:close:ord_1", by=env.officer)
     await env.driver.click(first, yes_of_close(first), by=env.officer)
     again = await env.driver.click(second, yes_of_close(second), by=env.officer)
