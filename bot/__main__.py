@@ -320,6 +320,15 @@ def _print_report(report: dict[str, Any]) -> None:
             for e in report["events"]
         ],
     )
+    transcript = (report.get("ticket") or {}).get("transcript")
+    if transcript is not None:
+        console.print(f"[bold]Transcript[/] in {transcript['folder']}", soft_wrap=True)
+        console.print(f"SHA-256 of its HTML page: {transcript['html_sha256']}", soft_wrap=True)
+        print_table(
+            "Transcript files",
+            ["file", "bytes"],
+            [[f["path"], f["bytes"]] for f in transcript["files"]] or [["(none left: purged)", ""]],
+        )
     for key, value in report.items():
         if key not in {"order_id", "order", "terms_history", "events"}:
             console.print(f"[bold]{key}[/]")
@@ -495,7 +504,7 @@ def tickets() -> None:
 @tickets.command("list")
 @click.option(
     "--state",
-    type=click.Choice(["opening", "open", "orphaned", "closed"]),
+    type=click.Choice(["opening", "open", "orphaned", "closing", "closed"]),
     help="Only tickets in this state (default: all).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

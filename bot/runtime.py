@@ -20,6 +20,8 @@ from bot.db.repos import events as event_repo
 from bot.db.types import utcnow
 from bot.mail import SmtpMailer
 from bot.metrics import Metrics, MetricsServer
+from bot.services.closing.closer import TicketCloser
+from bot.services.closing.service import ClosingService
 from bot.services.effects import EffectWorker
 from bot.services.escrow.anchors import DailyAnchors
 from bot.services.escrow.marketplace import MarketplaceEscrow
@@ -92,13 +94,19 @@ class Runtime:
         self.callback_poster = AiohttpPoster()
         self.callbacks = callback_worker(settings, self.sessions, self.callback_poster)
         self.metrics = Metrics()
+        self.closer = TicketCloser(
+            self.sessions, data_dir=settings.data_dir, action=settings.closed_ticket_action,
+            retention_days=settings.transcript_retention_days,
+        )  # fmt: skip
         self.effects = EffectWorker(
             self.sessions,
             self.tickets.channels,
             callbacks=self.callbacks,
+            closing=self.closer,
             on_failure=self.metrics.observe_discord_error,
         )
         self.tickets.effects = self.proof.effects = self.effects
+        self.closing = ClosingService(self.sessions, channel_action=settings.closed_ticket_action, effects=self.effects)
         self.escrow = EscrowService(
             self.sessions, callbacks_enabled=settings.callbacks_enabled, effects=self.effects, timer_periods=periods
         )

@@ -15,7 +15,7 @@ from cogs.tree import GuarantorTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.tickets", "cogs.escrow")
+EXTENSIONS = ("cogs.tickets", "cogs.escrow", "cogs.closing")
 
 
 class GuarantorBot(commands.Bot):

@@ -29,7 +29,7 @@ from bot.services.errors import GuaranteeError, error_text
 from bot.services.escrow.announcements import Line, Notice
 from bot.services.escrow.results import MARKETPLACE, Change
 from bot.services.guilds import chosen_officer_role, config_of
-from bot.services.outbox import LEASE, Kind
+from bot.services.outbox import Kind, lease_for
 from bot.services.tickets.port import ChannelGoneError
 from bot.services.timers.schedule import TimerNotice, still_holds
 from bot.services.worker import PollingWorker
@@ -45,6 +45,7 @@ CONCURRENCY = 8  # effects of different orders in flight at once: one slow call 
 CLOSE_GRACE_SECONDS = 5.0
 TICKET_KINDS = frozenset({Kind.OPEN_TICKET.value, Kind.TELL_REQUESTER.value})  # the tickets feature does these
 NO_TICKET_KINDS = TICKET_KINDS | {Kind.LOG_POST.value}  # done without a snapshot of the order's ticket
+NO_TICKET_KINDS |= {Kind.CLOSE_TICKET.value}  # closing reads its ticket itself, step by step
 
 
 def backoff(attempts: int) -> timedelta:
@@ -111,6 +112,13 @@ class TicketEffects(Protocol):
     async def perform_tell(self, effect: DiscordEffect, payload: dict[str, Any]) -> None: ...
 
 
+class ClosingEffects(Protocol):
+    """Closing a ticket (implemented by `bot.services.closing.closer.TicketCloser`, whose Discord side is in
+    `cogs.closing`); it finishes its effect itself, in the transaction that records the ticket closed."""
+
+    async def perform_close(self, effect: DiscordEffect) -> None: ...
+
+
 class NotReadyError(Exception):
     """Discord is not connected (or its cache not filled yet): try again later."""
 
@@ -124,6 +132,7 @@ class EffectWorker(PollingWorker):
         tickets: TicketEffects,
         *,
         callbacks: CallbackWorker | None = None,
+        closing: ClosingEffects | None = None,
         on_failure: Callable[[BaseException], None] = lambda _exc: None,
         poll_seconds: float = POLL_SECONDS,
         concurrency: int = CONCURRENCY,
@@ -132,6 +141,7 @@ class EffectWorker(PollingWorker):
         self._sessions = sessions
         self._tickets = tickets
         self._callbacks = callbacks
+        self._closing = closing
         self._on_failure = on_failure  # metrics: the Discord errors behind retried effects
         self._discord: DiscordSide | None = None
         self._concurrency = concurrency
@@ -192,7 +202,11 @@ class EffectWorker(PollingWorker):
         async with self._sessions.begin() as session:
             now = await database_now(session)
             due = await repo.due(session=session, now=now, limit=min(BATCH, room))
-            mine = [e for e in due if await repo.claim(session=session, effect_id=int(e.id or 0), now=now, lease=LEASE)]
+            mine = [
+                e
+                for e in due
+                if await repo.claim(session=session, effect_id=int(e.id or 0), now=now, lease=lease_for(e.kind))
+            ]
         tasks = [asyncio.create_task(self._done_then_wake(effect)) for effect in mine]
         self._running.update(tasks)
         if not self._in_background:
@@ -256,6 +270,11 @@ class EffectWorker(PollingWorker):
             return False
         if kind is Kind.TELL_REQUESTER:
             await self._tickets.perform_tell(effect, payload)
+            return False
+        if kind is Kind.CLOSE_TICKET:
+            if self._closing is None:
+                raise NotReadyError("closing is not set up in this process")
+            await self._closing.perform_close(effect)
             return False
         discord = self._discord
         if discord is None:

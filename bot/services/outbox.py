@@ -20,6 +20,16 @@ from bot.db.types import utcnow
 LEASE = timedelta(minutes=5)  # how long a worker holds an effect: longer than any one takes, 429 waits included
 
 
+# Kinds that take longer than LEASE: closing reads a ticket's whole history (2,000 messages are 20 pages, each
+# possibly behind a rate limit) and downloads its attachments (up to 200 MB) before the channel goes.
+LEASES: dict[str, timedelta] = {"ticket.close": timedelta(minutes=30)}
+
+
+def lease_for(kind: str) -> timedelta:
+    """How long a worker holds an effect of this kind."""
+    return LEASES.get(kind, LEASE)
+
+
 def held_until(now: datetime) -> datetime:
     """The lease of effects their writer does itself right after the commit (no worker takes them before)."""
     return now + LEASE
@@ -33,6 +43,7 @@ class Kind(StrEnum):
     TELL_PARTY = "party.tell"  # tell one person their next step (DM; a mention in the ticket if DMs are closed)
     LOG_POST = "log.post"  # a notice to the officers in a server's log channel (not about a ticket's channel)
     TIMER_NOTICE = "timer.notice"  # what a fired timer says: a reminder or an escalation (`bot.services.timers`)
+    CLOSE_TICKET = "ticket.close"  # save the transcript, record its digest, post it, tell the parties, end the channel
 
 
 @dataclass(frozen=True, slots=True)

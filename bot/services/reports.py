@@ -6,7 +6,9 @@ escrow, its ticket, its callbacks.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -130,7 +132,28 @@ async def _ticket(session: AsyncSession, order_id: str) -> dict[str, Any] | None
         "freelancer_id": str(ticket.freelancer_id),
         "buyer_id": str(ticket.buyer_id) if ticket.buyer_id else None,
         "claimed_by": str(ticket.claimed_by) if ticket.claimed_by else None,
+        "closed_by": str(ticket.closed_by) if ticket.closed_by else None,
+        "closed_at": iso(ticket.closed_at),
+        "transcript": await _transcript(ticket.transcript_html, ticket.transcript_sha256, ticket.purged_at),
     }
+
+
+async def _transcript(html: str | None, sha256: str | None, purged_at: datetime | None) -> dict[str, Any] | None:
+    """Where a closed ticket's transcript is: its folder, the SHA-256 of its HTML page, and every file in it
+    (the pages, then the attachments) with its size; none once the retention purge took them."""
+    if html is None:
+        return None
+    folder = Path(html).parent
+    files = await asyncio.to_thread(_files, folder)
+    return {"folder": str(folder), "html_sha256": sha256, "purged_at": iso(purged_at), "files": files}
+
+
+def _files(folder: Path) -> list[dict[str, Any]]:
+    if not folder.is_dir():
+        return []
+    paths = sorted((p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")),
+                   key=lambda p: (p.parent != folder, str(p)))  # fmt: skip
+    return [{"path": str(p.relative_to(folder)), "bytes": p.stat().st_size} for p in paths]
 
 
 async def _callbacks(session: AsyncSession, order_id: str) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ TICKET_STATE_WORDS: dict[str, str] = {
     "opening": "being opened",
     "open": "open",
     "orphaned": "channel deleted (the freelancer can open it again with `/guarantee open`)",
+    "closing": "being closed",
     "closed": "closed",
 }
 

@@ -1,8 +1,18 @@
-"""The Discord side of closing a ticket: reading the channel's history into a transcript (`_history`)
-and downloading its attachments (`_downloads`).
+"""The Discord side of closing a ticket: the **Close ticket** button and its question (`_views`), reading the
+channel's history into a transcript (`_history`), downloading its attachments (`_downloads`), and the port the
+closing effect works through (`_port`: posting the files, the DMs, deleting or locking the channel).
+`/guarantee close` itself is a subcommand of the `/guarantee` group (`cogs.tickets._cog`) and asks the same
+question."""
 
-No cog yet: the `/guarantee close` command, the Close button and the closing effects (posting the
-files, the DMs, deleting or locking the channel) come with the effects outbox; they will call
-`_history.read_transcript` and `bot.services.closing.storage.save_transcript` with a
-`_downloads.AiohttpAttachmentFetcher`.
-"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cogs.client import GuarantorBot
+
+
+async def setup(bot: GuarantorBot) -> None:
+    from cogs.closing._cog import ClosingCog
+
+    await bot.add_cog(ClosingCog(bot))

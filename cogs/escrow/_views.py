@@ -24,6 +24,7 @@ import discord
 from bot.services.errors import GuaranteeError
 from bot.services.escrow.results import ConfirmNeeded, NoteNeeded
 from bot.services.escrow.rules import Action, State, rules_from
+from cogs.closing._views import CloseButton
 from cogs.confirm import ask, settle, yes_button
 from cogs.escrow._forms import NoteModal
 from cogs.escrow._texts import done, question, yes_label
@@ -128,8 +129,8 @@ def confirmation(asked: ConfirmNeeded) -> tuple[str, discord.ui.View]:
 
 
 def controls_for(order_id: str, state: State | str, claimed_by: int | None = None) -> discord.ui.View:
-    """The persistent view for the order's summary message in `state` (no buttons once terminal): **Claim**
-    while nobody holds the ticket, **Take over** once someone does."""
+    """The persistent view for the order's summary message in `state`: **Claim** while nobody holds the ticket,
+    **Take over** once someone does; once the escrow is terminal, only **Close ticket**."""
     view = discord.ui.View(timeout=None)
     seen: set[Action] = set()
     hidden = Action.CLAIM if claimed_by is not None else Action.TAKE_OVER
@@ -137,4 +138,6 @@ def controls_for(order_id: str, state: State | str, claimed_by: int | None = Non
         if rule.action not in seen and rule.action is not hidden:
             seen.add(rule.action)
             view.add_item(EscrowButton(rule.action, order_id, label=rule.label))
+    if State(state).terminal:
+        view.add_item(CloseButton(order_id))
     return view

@@ -14,6 +14,7 @@ from bot.services.guilds import chosen_officer_role
 from bot.services.tickets.proof import CodeSent
 from bot.services.tickets.queries import TicketQueries
 from bot.services.vocabulary import OFFICER, capitalised
+from cogs.closing._views import confirmation as close_confirmation
 from cogs.escrow import controls_for
 from cogs.people import actor_of, can_pin, lacking_permissions, officer_role
 from cogs.tickets import _replies as _render
@@ -29,6 +30,7 @@ _TICKET_CHOICES = (
     ("Open tickets", "open"),
     ("Tickets being opened", "opening"),
     ("Tickets whose channel was deleted", "orphaned"),
+    ("Tickets being closed", "closing"),
     ("Closed tickets", "closed"),
 )
 STATE_CHOICES = [app_commands.Choice(name=name, value=value) for name, value in _TICKET_CHOICES]
@@ -169,6 +171,24 @@ class GuaranteeCog(
         wanted = state.value if state else None
         result = await self.queries.queue(self._actor(interaction.user), state=wanted, page=page)
         await respond(interaction, embed=_render.queue_embed(result, wanted))
+
+    @app_commands.command(name="close")
+    async def close_ticket(
+        self, interaction: discord.Interaction, reason: app_commands.Range[str, 1, 500] | None = None
+    ) -> None:
+        """Close this ticket once its payment is released or refunded, or its order cancelled (officers only).
+
+        Parameters
+        ----------
+        reason
+            Why the ticket is closed, for the record (optional).
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        asked = await self.bot.runtime.closing.question(
+            self._actor(interaction.user), channel_id=interaction.channel_id
+        )
+        text, view = close_confirmation(asked, reason)
+        await respond(interaction, text, view=view)
 
     @app_commands.command(name="officer")
     async def officer(self, interaction: discord.Interaction, user: discord.Member) -> None:

@@ -64,7 +64,11 @@ def next_block(standing: Standing) -> str:
             f"**Next:** {freelancer} and {buyer} post their side and any proof here. Then {officer} decides: release "
             f"the payment ({standing.money}) to the freelancer, or refund it to the buyer."
         )
-    return f"**Done:** {_outcome(standing, freelancer, buyer)} Nothing more to do here."
+    closer = f"the {OFFICER} <@{standing.claimed_by}>" if standing.claimed_by is not None else f"a {OFFICER}"
+    return (
+        f"**Done:** {_outcome(standing, freelancer, buyer)} Nothing more to do here: {closer} closes the ticket with "
+        "**Close ticket** (its whole history is kept as a transcript)."
+    )
 
 
 def _outcome(standing: Standing, freelancer: str, buyer: str) -> str:

@@ -8,15 +8,18 @@ import copy
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from discord.ext.test import backend
 from pydantic import SecretStr
 from sqlalchemy import update
 
 from bot import create_bot
 from bot.db.models import TicketRequest
 from bot.db.types import utcnow
+from tests.harness._server import payload_of
 from tests.harness._tickets import TicketView, yes_of
 from tests.harness._world import DiscordEnv
 from tests.webhooks.events import event
@@ -65,7 +68,7 @@ class Shown:
         send, edit, answer = http.send_message, http.edit_message, recorder.request
 
         async def sent(channel_id: int, *, params: Any) -> Any:
-            self.texts += texts_of(dict(params.payload or {}))
+            self.texts += texts_of(payload_of(params))  # with files, the payload is part of a multipart
             return await send(channel_id, params=params)
 
         async def edited(channel_id: int, message_id: int, *, params: Any) -> Any:
@@ -113,6 +116,14 @@ class Walk:
         result = await ticket.click(action, by)
         assert result.modal is None and yes_of(result) is None, (action, result.content)
         await self.refused(result)
+
+    async def close(self, ticket: TicketView, by: Any, reason: str | None = None) -> None:
+        """`/guarantee close` in the ticket, its question, the yes; then the closing itself."""
+        options = {"reason": reason} if reason else {}
+        asked = await self.env.driver.command("guarantee close", by=by, channel=ticket.channel, options=options)
+        yes = next(c for c in (asked.message.custom_ids if asked.message else []) if c.startswith("guarantee:close-"))
+        await self.env.driver.click(asked, yes, by=by)
+        await self.env.work_effects()
 
     async def money(self, ticket: TicketView, action: str, by: Any, counterpart: Any, note: str | None) -> Any:
         """A money action, through its question: it must name the amount and who gets it."""
@@ -205,6 +216,24 @@ async def test_the_walk(discord_env: DiscordEnv, monkeypatch: pytest.MonkeyPatch
     await env.agree_order("ord_5")
     await env.open_ticket_and_join("ord_5")
     await env.deliver(event("order.cancelled", {"order_id": "ord_5", "reason": "changed plans"}))
+
+    # closing: refused while the payment is held, to a buyer and outside a ticket; a transcript that cannot be
+    # saved (the officer is told in the ticket); then closed, with a reason (the log channel, both parties)
+    log_channel = backend.make_text_channel("closing-log", env.guild)
+    await walk.command("guarantee setup", env.admin, officer_role=env.officer_role, log_channel=log_channel)
+    await walk.refused(await env.driver.command("guarantee close", by=env.officer, channel=fourth.channel))
+    await walk.refused(await env.driver.command("guarantee close", by=env.buyer, channel=second.channel))
+    await walk.refused(await walk.command("guarantee close", env.officer))
+    blocker = Path(env.bot.settings.data_dir) / "transcripts"  # type: ignore[attr-defined]
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("in the way")
+    await walk.close(third, env.officer)
+    blocker.unlink()
+    await walk.close(third, env.officer)
+    await walk.close(second, env.officer, reason="resolved: refunded")
+    await walk.refused(await env.driver.click(ticket.summary, "guarantee:close:ord_1", by=env.freelancer))
+    assert [any(what in text for text in shown.texts) for what in ("could not be saved", "Transcript of the ticket of "
+            "order ord_2", "a Guarantor Officer closed the ticket")] == [True, True, True]  # fmt: skip
 
     # a request nothing arrives for, and a freelancer in a hurry
     await walk.command("guarantee open", env.outsider, email="o@example.com", gig_link="https://opentaskai.com/gigs/zz")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -143,7 +144,7 @@ class HarnessHttp(backend.FakeHttp):
                 raise http_error(403, 50007, "Cannot send messages to this user")
         else:
             self._require(channel.guild, channel, "send_messages")
-        data = post_message(channel, self.state.user, params.payload or {}, files=params.files)
+        data = post_message(channel, self.state.user, payload_of(params), files=params.files)
         message = self.state._get_message(data["id"])
         if message is not None:
             await backend.callbacks.dispatch_event("send_message", message)
@@ -266,6 +267,25 @@ class HarnessHttp(backend.FakeHttp):
         return [_command_dict(application_id, command, guild_id) for command in payload]
 
 
+def payload_of(params: Any) -> JsonDict:
+    """A message's JSON payload as discord.py sends it: as it is, or, with files, the multipart's `payload_json`."""
+    if params.payload is not None:
+        return dict(params.payload)
+    for part in params.multipart or []:
+        if part.get("name") == "payload_json":
+            return dict(json.loads(part["value"]))
+    return {}
+
+
+def _file_size(file: discord.File) -> int:
+    """The bytes a file would upload (its stream is left where it was)."""
+    stream = file.fp
+    here = stream.tell()
+    size = stream.seek(0, 2) - file._original_pos  # type: ignore[attr-defined]
+    stream.seek(here)
+    return int(size)
+
+
 def _command_dict(application_id: int, command: JsonDict, guild_id: int | None = None) -> JsonDict:
     data = {"id": factories.make_id(), "application_id": application_id, "version": 1, **command}
     data.setdefault("description", "")
@@ -318,7 +338,9 @@ def post_message(channel: Any, author: discord.abc.User, payload: JsonDict, *, f
     data["components"] = payload.get("components") or []
     data["flags"] = int(payload.get("flags") or 0)
     data["attachments"] = [
-        factories.make_attachment_dict(f.filename or "file", 0, "https://cdn.invalid/" + (f.filename or "file"), "")
+        factories.make_attachment_dict(
+            f.filename or "file", _file_size(f), "https://cdn.invalid/" + (f.filename or "file"), ""
+        )
         for f in files or []
     ]
     if payload.get("message_reference"):

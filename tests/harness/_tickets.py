@@ -101,7 +101,7 @@ class TicketView:
         return self.env.messages(self.channel)[0]
 
     def buttons(self) -> list[str]:
-        """Custom ids of the summary's buttons, in order (none once the escrow is terminal)."""
+        """Custom ids of the summary's buttons, in order (only **Close ticket** once the escrow is terminal)."""
         return [c["custom_id"] for row in self.summary.get("components", []) for c in row["components"]]
 
     def escrow_field(self) -> str:

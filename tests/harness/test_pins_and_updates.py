@@ -1,6 +1,8 @@
-"""The fake Discord's pins, guild-only command groups and message updates behave as Discord's do."""
+"""The fake Discord's pins, guild-only command groups, message updates and files behave as Discord's do."""
 
 from __future__ import annotations
+
+import io
 
 import discord
 import pytest
@@ -47,3 +49,13 @@ async def test_a_button_that_updates_its_message_reports_the_message_as_it_now_r
     clicked = await env.driver.click(env.last_message(env.channel), "harness:count:0", by=env.buyer)
     assert clicked.response_type == 7 and clicked.content == "count 1" and not clicked.ephemeral
     assert clicked.components[0]["components"][0]["custom_id"] == "harness:count:1"
+
+
+async def test_a_message_with_files_keeps_its_text_and_lists_each_file_by_name_and_size(env, tmp_path):
+    channel = await env.guild.create_text_channel("files", overwrites={env.guild.me: BOT})
+    page = tmp_path / "page.html"
+    page.write_bytes(b"<p>hello</p>")
+    await channel.send("two files", files=[discord.File(page), discord.File(io.BytesIO(b"abc"), filename="a.txt")])
+    (stored,) = env.messages(channel)  # discord.py sends text and files as multipart: the text is not lost
+    assert stored["content"] == "two files"
+    assert [(a["filename"], a["size"]) for a in stored["attachments"]] == [("page.html", 12), ("a.txt", 3)]

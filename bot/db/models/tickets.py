@@ -15,6 +15,7 @@ class TicketState(StrEnum):
     OPENING = "opening"  # the row exists, the Discord channel is being made (resumed after a restart)
     OPEN = "open"  # the channel exists and carries the summary message
     ORPHANED = "orphaned"  # the channel was deleted by hand; `/guarantee open` makes a new one
+    CLOSING = "closing"  # an officer closed it: its `ticket.close` effect saves the transcript, then the channel goes
     CLOSED = "closed"  # closed by an officer
 
 
@@ -64,6 +65,15 @@ class Ticket(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     opened_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # Closing (`bot.services.closing.closer`): who asked and why, then each step as it is done, so a closing
+    # resumed after a crash skips what is done (a saved transcript is never read again from a channel).
+    closed_by: int | None = Field(default=None, sa_column=Column(Snowflake))
+    close_reason: str | None = Field(default=None, sa_column=Column(Text))
+    transcript_html: str | None = Field(default=None, sa_column=Column(Text))
+    transcript_text: str | None = Field(default=None, sa_column=Column(Text))
+    transcript_sha256: str | None = Field(default=None, sa_column=Column(String(64)))
+    transcript_posted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    parties_told_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     # Set by the retention purge (TRANSCRIPT_RETENTION_DAYS after closing): its records are gone, never purged twice.
     purged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, func, or_, select, update
+from sqlalchemy import CursorResult, exists, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -16,6 +16,8 @@ from bot.db.models import DiscordEffect, EffectStatus
 
 # Every other effect of an order waits for its channel to be made.
 FIRST_KIND = "ticket.open"
+# ... and closing waits for every earlier effect of its order (its last lines belong in the transcript).
+LAST_KIND = "ticket.close"
 
 
 def _rowcount(result: object) -> int:
@@ -44,7 +46,11 @@ async def due(*, session: AsyncSession, now: datetime, limit: int) -> Sequence[D
         col(earlier.order_id) == col(DiscordEffect.order_id),
         col(earlier.status) == EffectStatus.PENDING,
         col(earlier.id) < col(DiscordEffect.id),
-        or_(col(earlier.kind) == col(DiscordEffect.kind), col(earlier.kind) == FIRST_KIND),
+        or_(
+            col(earlier.kind) == col(DiscordEffect.kind),
+            col(earlier.kind) == FIRST_KIND,
+            col(DiscordEffect.kind) == LAST_KIND,
+        ),
     )
     query = (
         select(DiscordEffect)
@@ -118,7 +124,9 @@ async def waits_behind(*, session: AsyncSession, effect: DiscordEffect, besides:
             col(DiscordEffect.status) == EffectStatus.PENDING,
             col(DiscordEffect.id) < (effect.id or 0),
             col(DiscordEffect.id).not_in(besides),
-            or_(col(DiscordEffect.kind) == effect.kind, col(DiscordEffect.kind) == FIRST_KIND),
+            true()
+            if effect.kind == LAST_KIND
+            else or_(col(DiscordEffect.kind) == effect.kind, col(DiscordEffect.kind) == FIRST_KIND),
         )
     )
     return bool(await session.scalar(query))

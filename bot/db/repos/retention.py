@@ -49,7 +49,7 @@ async def claim(*, session: AsyncSession, order_id: str, closed_before: datetime
     statement = (
         update(Ticket)
         .where(col(Ticket.order_id) == order_id, _due(closed_before))
-        .values(purged_at=now, updated_at=now)
+        .values(purged_at=now, updated_at=now, close_reason=None)  # the closing officer's words go with the rest
         .execution_options(synchronize_session=False)
     )
     result: Any = await session.execute(statement)

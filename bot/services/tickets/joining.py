@@ -162,7 +162,7 @@ def _joinable(ticket: Ticket | None, order_id: str, guild_id: int, user_id: int)
         raise ConflictError(
             f"Order {order_id} has no open ticket yet. Ask the freelancer to run `/guarantee open`, then try again."
         )
-    if ticket.state == TicketState.CLOSED:
+    if ticket.state in (TicketState.CLOSED, TicketState.CLOSING):
         raise ConflictError(
             f"The ticket of order {order_id} is closed, so nobody can join it. If something is still open, ask a "
             f"{OFFICER} in this server."

@@ -319,7 +319,7 @@ class TicketService(JoinFlow):
 
     async def _existing(self, ticket: Ticket, user_id: int, channel_id: int | None) -> OpenResult | None:
         """What to answer when the order already has a ticket; None when it may be (re)opened."""
-        if ticket.state == TicketState.CLOSED:
+        if ticket.state in (TicketState.CLOSED, TicketState.CLOSING):
             raise ConflictError(
                 f"Order {ticket.order_id} already had a ticket and it is closed. If something is still open, ask a "
                 f"{OFFICER} in this server."

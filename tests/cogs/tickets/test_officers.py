@@ -175,7 +175,7 @@ async def test_status_history_lists_events_and_escrow_steps(env, deliver):
 def test_every_option_has_a_description_users_see(env):
     group = env.bot.tree.get_command("guarantee")
     names = sorted(command.name for command in group.commands)
-    assert names == ["join", "officer", "open", "queue", "setup", "status"]
+    assert names == ["close", "join", "officer", "open", "queue", "setup", "status"]
     for command in group.commands:
         assert command.description and command.description != "…"
         for parameter in command.parameters:
@@ -191,9 +191,10 @@ async def test_every_command_acknowledges_at_once_and_privately(env, deliver):
         ("guarantee queue", {}),
         ("guarantee officer", {"user": env.officer}),
         ("guarantee setup", {"officer_role": env.officer_role}),
+        ("guarantee close", {"reason": "done"}),
     ]
     for name, options in runs:
         by = env.buyer if name.endswith("join") else env.admin if name.endswith("setup") else env.freelancer
-        by = env.officer if name.endswith("queue") else by
+        by = env.officer if name.endswith(("queue", "close")) else by
         result = await env.driver.command(name, by=by, channel=env.channel, options=options)
         assert result.deferred and result.ephemeral, name

@@ -59,6 +59,7 @@ async def test_the_next_block_says_who_acts_and_how_at_every_step(ticket: Ticket
     assert env.officer.mention in ticket.next_step() and "Release payment" in ticket.next_step()
     await ticket.click_and_confirm("release", env.officer)
     assert ticket.next_step().startswith("**Done:**") and "120.50 USD was released to" in ticket.next_step()
+    assert "closes the ticket with **Close ticket**" in ticket.next_step()
 
 
 async def test_before_the_buyer_joins_it_says_how_they_join(env, deliver) -> None:

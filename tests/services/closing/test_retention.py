@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlmodel import col
 
 from bot.db.models import (
@@ -88,6 +88,8 @@ async def test_a_purge_removes_the_personal_records_and_keeps_amounts_states_and
 ) -> None:
     folder = await with_transcript(sessions, data_dir, "ord_old")
     kept = await with_transcript(sessions, data_dir, "ord_recent", closed_at=utcnow() - timedelta(days=10))
+    async with sessions.begin() as session:  # the closing officer's reason may name people too
+        await session.execute(update(Ticket).values(close_reason="refunded: ask bo.buyer@example.com"))
     [done] = await retention.purge()
     assert (done.order_id, done.files, done.request_emails, done.order_records) == ("ord_old", 3, 1, 2)
     assert (done.event_bodies, done.callback_notes, done.audit_notes) == (2, 2, 2)
@@ -95,6 +97,7 @@ async def test_a_purge_removes_the_personal_records_and_keeps_amounts_states_and
     assert not folder.exists() and kept.is_dir()
     [ticket] = await rows(sessions, Ticket, col(Ticket.order_id) == "ord_old")
     assert ticket.purged_at is not None and ticket.state == "closed" and ticket.freelancer_id
+    assert ticket.close_reason is None
     [request] = await rows(sessions, TicketRequest, col(TicketRequest.order_id) == "ord_old")
     assert request.email == PURGED
     [order] = await rows(sessions, Order, col(Order.id) == "ord_old")
