@@ -26,7 +26,7 @@ from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as ticket_repo
 from bot.services.errors import GuaranteeError, error_text
-from bot.services.escrow.announcements import Line, Notice
+from bot.services.escrow.announcements import Line, Notice, Removal
 from bot.services.escrow.results import MARKETPLACE, Change
 from bot.services.guilds import chosen_officer_role, config_of
 from bot.services.outbox import LEASE, Kind
@@ -73,6 +73,11 @@ class DiscordSide(Protocol):
     async def post_line(self, snapshot: TicketSnapshot, line: Line) -> None: ...
 
     async def tell(self, snapshot: TicketSnapshot, notice: Notice) -> None: ...
+
+    async def remove_party(self, snapshot: TicketSnapshot, removal: Removal) -> None:
+        """Tell a party whose email changed to verify again (DM, else a mention in the ticket), then take them out
+        of the ticket's channel (their permission overwrite removed)."""
+        ...
 
     async def post_log(self, notice: LogNotice) -> None: ...
 
@@ -260,6 +265,8 @@ class EffectWorker(PollingWorker):
             await discord.refresh_summary(snapshot)
         elif kind is Kind.POST_LINE:
             await discord.post_line(snapshot, Line.from_payload(payload))
+        elif kind is Kind.REMOVE_PARTY:
+            await discord.remove_party(snapshot, Removal.from_payload(payload))
         else:
             await discord.tell(snapshot, Notice.from_payload(payload))
         return True

@@ -66,3 +66,19 @@ async def failures(*, session: AsyncSession, since: datetime, user_id: int, subj
 async def forget_failures(*, session: AsyncSession, before: datetime) -> int:
     """Failed checks too old to count any more."""
     return rowcount(await session.execute(delete(ProofFailure).where(col(ProofFailure.at) < before)))
+
+
+async def void_for_order(*, session: AsyncSession, order_id: str, purpose: str, now: datetime) -> int:
+    """The order's email for `purpose` changed: codes mailed to the old address expire now (never redeemed)."""
+    statement = (
+        update(EmailCode)
+        .where(
+            col(EmailCode.order_id) == order_id,
+            col(EmailCode.purpose) == purpose,
+            col(EmailCode.used_at).is_(None),
+            col(EmailCode.expires_at) > now,
+        )
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(await session.execute(statement))

@@ -51,13 +51,13 @@ async def test_locked_terms_are_recorded_and_flagged_not_applied(
 ) -> None:
     locked: list[str] = []
 
-    async def lock(_session: AsyncSession, order_id: str) -> bool:
+    async def lock(_session: AsyncSession, order_id: str) -> int | None:
         locked.append(order_id)
-        return True
+        return None  # a payment is held: the terms are frozen
 
     book = order_book(sessions)
     await apply(sessions, book, agreed("o1"), "a")
-    monkeypatch.setattr(MarketplaceEscrow, "terms_locked", staticmethod(lock))
+    monkeypatch.setattr(MarketplaceEscrow, "take_new_terms", staticmethod(lock))
     applied = await apply(sessions, book, update("o1", 11, "999"), "u")
 
     assert applied.outcome is Outcome.TERMS_LOCKED
@@ -72,12 +72,12 @@ async def test_locked_terms_are_recorded_and_flagged_not_applied(
 async def test_stale_update_is_not_even_checked_against_the_lock(
     sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def lock(_session: AsyncSession, _order_id: str) -> bool:
+    async def lock(_session: AsyncSession, _order_id: str) -> int | None:
         raise AssertionError("not needed for stale terms")
 
     book = order_book(sessions)
     await apply(sessions, book, agreed("o1"), "a")
-    monkeypatch.setattr(MarketplaceEscrow, "terms_locked", staticmethod(lock))
+    monkeypatch.setattr(MarketplaceEscrow, "take_new_terms", staticmethod(lock))
     assert (await apply(sessions, book, update("o1", 1, "1"), "old")).outcome is Outcome.TERMS_STALE
 
 
