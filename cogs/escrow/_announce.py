@@ -83,7 +83,10 @@ def terms_line(change: Line, order_id: str) -> str:
         if name == "deliverables":
             lines.append(f"• **{label}** were:\n{quote(was)}\nnow:\n{quote(now)}")
             continue
-        lines.append(f"• **{label}**: now {_term(name, now)} (was {_term(name, was)})")
+        if was == now:  # two addresses that mask alike
+            lines.append(f"• **{label}**: now another address (both show as {now})")
+        else:
+            lines.append(f"• **{label}**: now {_term(name, now)} (was {_term(name, was)})")
         if name == "buyer_email":
             lines.append(f"  The buyer must verify again: {join_command(order_id)} with the new email.")
         elif name == "seller_email":

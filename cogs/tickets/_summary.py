@@ -69,7 +69,8 @@ class SummaryFacts:
     def standing(self) -> Standing:
         ticket, order = self.ticket, self.order
         return Standing(
-            order.id, self.state, self.approved, ticket.freelancer_id, ticket.buyer_id, ticket.claimed_by,
+            order.id, self.state, self.approved, None if ticket.freelancer_unverified else ticket.freelancer_id,
+            ticket.buyer_id, ticket.claimed_by,
             money(order.amount, order.currency), mask_emails_in(order.buyer_name) if order.buyer_name else None,
         )  # fmt: skip
 

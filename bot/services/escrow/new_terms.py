@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import proofs as proof_repo
 from bot.db.repos import tickets as ticket_repo
-from bot.db.types import utcnow
 from bot.services import outbox
 from bot.services.escrow import audit
 from bot.services.escrow.announcements import Line, Removal
@@ -33,6 +32,7 @@ from bot.services.escrow.rules import Action, Role, State
 from bot.services.events.terms import Terms, TermsChange
 from bot.services.guilds import config_of
 from bot.services.outbox import Effect, Kind
+from bot.services.tickets.proof import Purpose
 from bot.services.tickets.verification import mask_email, mask_emails_in
 from bot.services.vocabulary import money
 
@@ -54,11 +54,10 @@ async def record(
         session=session,
         record=audit.Record(order_id, Action.TERMS, MARKETPLACE, Role.MARKETPLACE, state, state, note, event_id),
     )
-    now = utcnow()
     if change.buyer_changed:
-        await proof_repo.void_for_order(session=session, order_id=order_id, purpose="join", now=now)
+        await proof_repo.void_for_order(session=session, order_id=order_id, purpose=Purpose.JOIN.value)
     if change.seller_changed:
-        await proof_repo.void_for_order(session=session, order_id=order_id, purpose="open", now=now)
+        await proof_repo.void_for_order(session=session, order_id=order_id, purpose=Purpose.OPEN.value)
     result = Change(order_id, Action.TERMS, MARKETPLACE, Role.MARKETPLACE, state, state, version, note, event_id,
                     entry.seq, money=money(new.amount, new.currency))  # fmt: skip
     ticket = await ticket_repo.for_order(session=session, order_id=order_id, fresh=True)

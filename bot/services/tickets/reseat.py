@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import Ticket
 from bot.db.repos import audit as audit_repo
 from bot.db.repos import escrow as escrow_repo
+from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as repo
 from bot.db.types import utcnow
 from bot.services import outbox
@@ -21,15 +22,17 @@ from bot.services.escrow.rules import Role
 from bot.services.outbox import Kind, held_until
 from bot.services.tickets.joining import HeldEffects
 from bot.services.tickets.port import TicketOpener
+from bot.services.tickets.verification import EmailMismatchError, same_email
 from bot.services.vocabulary import OFFICER
 
 
 async def rejoin(
     sessions: async_sessionmaker[AsyncSession], opener: TicketOpener, effects: HeldEffects | None, ticket: Ticket,
-    guild_id: int, user_id: int, *, proven: bool,
+    guild_id: int, user_id: int, *, proven: bool, email: str | None = None,
 ) -> Ticket:  # fmt: skip
     """Seat `user_id` (who just proved the order's current seller email) as the ticket's freelancer and add them
-    to its channel; the summary is rebuilt right after. Undone if Discord refuses the add."""
+    to its channel; the summary is rebuilt right after. Undone if Discord refuses the add. `email`: the one
+    compared, checked again as they are seated (newer terms may have landed meanwhile)."""
     order_id = ticket.order_id
     if guild_id != ticket.guild_id:
         raise ConflictError(f"The ticket of order {order_id} is in another server; run `/guarantee open` there.")
@@ -38,7 +41,7 @@ async def rejoin(
             f"You joined order {order_id} as its buyer, so you cannot also be its freelancer. Ask a {OFFICER} "
             "in this server if that is wrong."
         )
-    held = await _seat(sessions, ticket, user_id, proven=proven)
+    held = await _seat(sessions, ticket, user_id, proven=proven, email=email)
     old_id, ticket.freelancer_id, ticket.freelancer_unverified = ticket.freelancer_id, user_id, False
     ticket.freelancer_proven = proven
     try:
@@ -54,7 +57,9 @@ async def rejoin(
     return ticket
 
 
-async def _seat(sessions: async_sessionmaker[AsyncSession], ticket: Ticket, user_id: int, *, proven: bool) -> list[int]:
+async def _seat(
+    sessions: async_sessionmaker[AsyncSession], ticket: Ticket, user_id: int, *, proven: bool, email: str | None
+) -> list[int]:
     order_id = ticket.order_id
     async with sessions.begin() as session:
         if not await repo.reseat_freelancer(
@@ -66,6 +71,10 @@ async def _seat(sessions: async_sessionmaker[AsyncSession], ticket: Ticket, user
             )
         # Who the parties are is part of every escrow decision: forms opened before this must look again.
         version = await escrow_repo.bump_version(session=session, order_id=order_id)
+        if email is not None:  # new terms bump the version too: once past it, their email is the one seen here
+            order = await order_repo.get(session=session, order_id=order_id)
+            if order is None or not same_email(email, order.seller_email):
+                raise EmailMismatchError("seller")
         if await audit_repo.acted_as(session=session, order_id=order_id, actor=str(user_id), role=Role.OFFICER):
             raise PermissionDeniedError(
                 f"You already acted as a {OFFICER} on order {order_id}, so you cannot also be its freelancer: one "

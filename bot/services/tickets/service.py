@@ -164,7 +164,7 @@ class TicketService(JoinFlow):
                 order_id=order.id if order else None, to=order.seller_email if order else None,
             )  # fmt: skip
         assert isinstance(found, tuple)
-        return await self._after_claim(claim, ticket, order_id, guild_id, user_id, channel_id)
+        return await self._after_claim(claim, ticket, order_id, guild_id, user_id, channel_id, email=email)
 
     async def open_proven(self, proof: Redeemed) -> OpenResult:
         """The freelancer entered the right code for this order: open (or point at) its ticket."""
@@ -205,7 +205,7 @@ class TicketService(JoinFlow):
 
     async def _after_claim(
         self, claim: tuple[DiscordEffect, TicketCard] | None, ticket: Ticket | None, order_id: str, guild_id: int,
-        user_id: int, channel_id: int | None, *, proven: bool = False,
+        user_id: int, channel_id: int | None, *, proven: bool = False, email: str | None = None,
     ) -> OpenResult:  # fmt: skip
         """Make the claimed ticket's channel, or point at (or reopen) the one the order has; a ticket whose seller
         email changed takes whoever just proved the new one as its freelancer (`reseat.rejoin`)."""
@@ -215,8 +215,9 @@ class TicketService(JoinFlow):
             return await self._raced(order_id, user_id, channel_id)
         if ticket.freelancer_unverified and ticket.state == TicketState.OPEN:
             rejoined = await reseat.rejoin(
-                self._sessions, self._require_opener(), self.effects, ticket, guild_id, user_id, proven=proven
-            )
+                self._sessions, self._require_opener(), self.effects, ticket, guild_id, user_id, proven=proven,
+                email=email,
+            )  # fmt: skip
             return OpenResult(OpenStatus.REJOINED, order_id, rejoined.channel_id)
         existing = await self._existing(ticket, user_id, channel_id)
         if existing is not None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.db.models import Order, Ticket
+from bot.db.models import DiscordEffect, Order, Ticket
 from bot.services.events.terms import terms_digest
+from bot.services.tickets import reseat
+from bot.services.tickets.joining import JoinFlow
+from tests.harness import _faults as routes
 from tests.harness._tickets import TicketView, yes_of
 from tests.webhooks.events import event, terms
 
@@ -143,7 +146,8 @@ async def test_a_changed_buyer_email_takes_the_buyer_out_until_they_verify_again
 async def test_a_buyer_with_closed_dms_is_told_in_the_ticket_before_being_taken_out(ticket) -> None:
     env = ticket.env
     env.close_dms(env.buyer)
-    await env.deliver(updated(buyer={"email": "new.buyer@example.com"}))
+    await env.deliver(updated(buyer={"email": "buyer2@example.com"}))  # masked, it reads like the old one
+    assert any("**Buyer's email**: now another address (both show as b***@e***.com)" in x for x in ticket.lines())
     told = [line for line in ticket.lines() if line.startswith(env.buyer.mention) and "could not DM" in line]
     assert len(told) == 1 and "/guarantee join" in told[0]
     assert not can_see(env, ticket, env.buyer)
@@ -160,11 +164,13 @@ async def test_a_changed_freelancer_email_needs_the_new_freelancer_to_prove_it(t
     assert "freelancer's email" in dm and "/guarantee open" in dm
     assert "must verify again with `/guarantee open`" in ticket.summary["embeds"][0]["description"]
     assert ticket.field("Freelancer").startswith("not joined yet")
+    assert "Freelancer's email" not in ticket.field("Checks")  # nobody proved the new one yet
+    assert env.freelancer.mention not in ticket.next_step().split("\n")[0]  # the Next block itself
 
     stale = await env.driver.command(
         "guarantee open", by=env.freelancer, channel=env.channel, email="seller@example.com", gig_link=GIG
     )
-    assert "rejoined" not in stale.content and not can_see(env, ticket, env.freelancer)
+    assert "could not open a ticket for this email" in stale.content and not can_see(env, ticket, env.freelancer)
 
     newcomer = env.add_member("agency", "0042")
     back = await env.driver.command(
@@ -208,3 +214,88 @@ async def test_new_terms_after_funding_are_recorded_and_flagged_not_applied(tick
     assert "New terms arrived after the payment was put in escrow" in flag
     assert pings(sent, ticket)[-1]["content"] == flag
     assert [e.action for e in await ticket.audit()][-1] == "flag"
+
+
+async def test_a_join_checked_against_the_old_buyer_email_is_refused_if_new_terms_land_first(
+    ticket, monkeypatch
+) -> None:
+    """The email is compared, then the terms change, then the buyer would be seated: the seat is refused."""
+    env = ticket.env
+    await env.deliver(updated(buyer={"email": "new.buyer@example.com"}))  # the buyer is out; the seat is empty
+    claim = JoinFlow._claim_buyer
+
+    async def terms_land_meanwhile(self, *args, **kwargs):
+        monkeypatch.setattr(JoinFlow, "_claim_buyer", claim)
+        later = terms("ord_1", agreed_at="2026-11-25T12:00:00+00:00", buyer={"email": "third@example.com"})
+        await env.deliver(event("order.updated", later))
+        return await claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(JoinFlow, "_claim_buyer", terms_land_meanwhile)
+    refused = await env.driver.command(
+        "guarantee join", by=env.buyer, channel=env.channel, order_id="ord_1", email="new.buyer@example.com"
+    )
+    assert "Email check failed" in refused.content, refused.content
+    assert (await row(env, Ticket)).buyer_id is None and not can_see(env, ticket, env.buyer)
+
+
+async def test_the_same_new_terms_sent_twice_change_things_once(ticket, sent) -> None:
+    env = ticket.env
+    await env.deliver(updated(amount="130.00"))
+    version = (await ticket.escrow()).version
+    await env.deliver(updated(amount="130.00"))  # another delivery of the same update (a new webhook id)
+    assert (await ticket.escrow()).version == version
+    assert [e.action for e in await ticket.audit()] == ["terms"] and len(pings(sent, ticket)) == 1
+
+
+async def test_a_ticket_channel_deleted_by_hand_leaves_nothing_to_remove(ticket, sent) -> None:
+    env = ticket.env
+    await env.delete_channel_by_hand(ticket.channel)
+    await env.deliver(updated(buyer={"email": "new.buyer@example.com"}))  # the effects find no channel: dropped
+    await env.expire_holds()
+    await env.work_effects()
+    assert (await row(env, Ticket)).buyer_id is None
+    async with env.bot.runtime.sessions() as session:
+        kinds = {
+            effect.kind: effect.status
+            for effect in (await session.scalars(select(DiscordEffect).where(DiscordEffect.order_id == "ord_1"))).all()  # type: ignore[arg-type]
+        }
+    assert kinds["party.remove"] == "dropped"
+
+
+async def test_an_open_checked_against_an_email_that_changed_again_meanwhile_seats_nobody(ticket, monkeypatch) -> None:
+    env = ticket.env
+    await env.deliver(updated(seller={"email": "agency@example.com"}))
+    seat = reseat._seat
+
+    async def terms_land_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(reseat, "_seat", seat)
+        later = terms("ord_1", agreed_at="2026-11-25T12:00:00+00:00", seller={"email": "third@example.com"})
+        await env.deliver(event("order.updated", later))
+        return await seat(*args, **kwargs)
+
+    monkeypatch.setattr(reseat, "_seat", terms_land_meanwhile)
+    newcomer = env.add_member("agency", "0043")
+    refused = await env.driver.command(
+        "guarantee open", by=newcomer, channel=env.channel, email="agency@example.com", gig_link=GIG
+    )
+    assert "Email check failed" in refused.content, refused.content
+    saved = await row(env, Ticket)
+    assert saved.freelancer_unverified and saved.freelancer_id == env.freelancer.id
+    assert not can_see(env, ticket, newcomer)
+
+
+async def test_a_new_freelancer_discord_would_not_let_in_is_not_seated(ticket) -> None:
+    env = ticket.env
+    await env.deliver(updated(seller={"email": "agency@example.com"}))
+    newcomer = env.add_member("agency", "0044")
+    env.faults.fail(routes.EDIT_PERMISSIONS, 403)
+    refused = await env.driver.command(
+        "guarantee open", by=newcomer, channel=env.channel, email="agency@example.com", gig_link=GIG
+    )
+    assert refused.ephemeral and "Manage Roles" in refused.content, refused.content
+    saved = await row(env, Ticket)
+    assert saved.freelancer_unverified and saved.freelancer_id == env.freelancer.id  # undone: try again later
+    back = await env.driver.command(
+        "guarantee open", by=newcomer, channel=env.channel, email="agency@example.com", gig_link=GIG
+    )
+    assert "You are now the freelancer of order ord_1" in back.content, back.content
