@@ -150,22 +150,23 @@ class OrderBook:
         version = None
         if data.agreed_at <= order.agreed_at:
             outcome, row.note = Outcome.TERMS_STALE, "older than the current terms; not applied"
-        elif change is None:
-            outcome, row.note = Outcome.TERMS_UNCHANGED, "the same terms as the current ones; nothing to apply"
+        elif change is None:  # the newest agreement still; names and spelling may differ, nothing that matters
+            outcome, row.note = Outcome.TERMS_UNCHANGED, "the same terms as the current ones (by their digest)"
         elif (version := await self._escrow.take_new_terms(session, order.id)) is None:
             outcome, row.note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
         else:
             outcome = Outcome.TERMS_APPLIED
-        row.applied = outcome is Outcome.TERMS_APPLIED
+        row.applied = outcome in (Outcome.TERMS_APPLIED, Outcome.TERMS_UNCHANGED)
         session.add(row)
         recorded = None
-        if change is not None and version is not None:
+        if row.applied:  # unchanged terms are applied too, so that `agreed_at` orders the next ones right
             old = OrderTerms(order_id=order.id, event_id=order.terms_event_id, event_type="", **_current(order))
             for name, value in values.items():
                 setattr(order, name, value)
-            order.terms_version += 1
             order.terms_event_id = webhook_id
             order.updated_at = utcnow()
+        if change is not None and version is not None:
+            order.terms_version += 1
             recorded = await self._escrow.new_terms_recorded(
                 session, order_id=order.id, old=old, new=row, change=change, version=version, event_id=webhook_id
             )

@@ -96,3 +96,19 @@ async def test_next_steps_run_inside_the_transaction(sessions: Sessions, monkeyp
     await apply(sessions, book, agreed("o1"), "a")
     await apply(sessions, book, update("o1", 11, "7"), "u")
     assert seen == [("order.agreed", 1), ("order.updated", 2)]
+
+
+async def test_the_same_terms_again_change_nothing_but_keep_the_newest_agreement_in_force(sessions: Sessions) -> None:
+    book = order_book(sessions)
+    await apply(sessions, book, agreed("o1"), "a")
+    assert (await apply(sessions, book, update("o1", 11, "5"), "u11")).outcome is Outcome.TERMS_APPLIED
+    same = await apply(sessions, book, update("o1", 13, "5.00"), "u13")  # newer, the same terms
+    assert same.outcome is Outcome.TERMS_UNCHANGED and same.changes == ()
+    current = await order(sessions, "o1")
+    assert current is not None and (current.terms_version, current.terms_event_id) == (2, "u13")
+    late = await apply(sessions, book, update("o1", 12, "7"), "u12")  # older than the agreement in force
+    assert late.outcome is Outcome.TERMS_STALE
+    current = await order(sessions, "o1")
+    assert current is not None and current.amount == Decimal("5.00")
+    versions = await history(sessions, "o1")
+    assert [(v.event_id, v.applied) for v in versions] == [("a", True), ("u11", True), ("u13", True), ("u12", False)]
