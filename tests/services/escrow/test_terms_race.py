@@ -27,12 +27,10 @@ async def test_a_payment_confirmed_while_new_terms_arrive_is_for_exactly_one_set
         seen = (await world.state(order_id)).version
         update = event("order.updated", terms(order_id, amount="9999.00", agreed_at="2026-11-25T11:00:00+00:00"))
 
-        async def confirm() -> object:
-            return await world.escrow.act(
-                order_id, Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="PAY", expected_version=seen
-            )
-
-        funded, applied = await asyncio.gather(confirm(), world.deliver_event(update), return_exceptions=True)
+        confirm = world.escrow.act(
+            order_id, Action.FUND, actor_id=OFFICER, actor_role=Role.OFFICER, note="PAY", expected_version=seen
+        )
+        funded, applied = await asyncio.gather(confirm, world.deliver_event(update), return_exceptions=True)
         assert not isinstance(applied, BaseException), applied
         async with sessions() as session:
             amount = (await session.scalars(select(Order.amount).where(Order.id == order_id))).one()  # type: ignore[call-overload]
