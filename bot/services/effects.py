@@ -75,8 +75,8 @@ class DiscordSide(Protocol):
     async def tell(self, snapshot: TicketSnapshot, notice: Notice) -> None: ...
 
     async def remove_party(self, snapshot: TicketSnapshot, removal: Removal) -> None:
-        """Tell a party whose email changed to verify again (DM, else a mention in the ticket), then take them out
-        of the ticket's channel (their permission overwrite removed)."""
+        """A party whose email changed: tell them to verify again (`removal.tell`: a DM, else a mention in the
+        ticket), or take them out of the ticket's channel (their permission overwrite removed)."""
         ...
 
     async def post_log(self, notice: LogNotice) -> None: ...

@@ -224,19 +224,21 @@ class Announcer:
             await channel.send(fallback_text(notice.user_id, body), allowed_mentions=mention)
 
     async def remove_party(self, snapshot: TicketSnapshot, removal: Removal) -> None:
-        """Tell a party whose email changed to verify again (a DM; a mention in the ticket, while they can still
-        read it, when their DMs are closed), then remove their permission overwrite from the ticket's channel."""
+        """A party whose email changed: first told to verify again (a DM; a mention in the ticket, while they can
+        still read it, when their DMs are closed), then, as the next effect, their permission overwrite removed."""
         channel = await self._channel(snapshot)
         order = snapshot.order
-        body = f"**Order {order.id} · {money(order.amount, order.currency)}:** {reverify_text(removal, order.id)}"
-        try:
-            user = self._bot.get_user(removal.user_id) or await self._bot.fetch_user(removal.user_id)
-            await user.send(dm_text(channel.guild.name, body))
-        except discord.Forbidden:
-            mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(removal.user_id)])
-            await channel.send(fallback_text(removal.user_id, body), allowed_mentions=mention)
-        except discord.NotFound:
-            log.info("user %s of order %s is gone; only taken out of the ticket", removal.user_id, order.id)
+        if removal.tell:
+            body = f"**Order {order.id} · {money(order.amount, order.currency)}:** {reverify_text(removal, order.id)}"
+            try:
+                user = self._bot.get_user(removal.user_id) or await self._bot.fetch_user(removal.user_id)
+                await user.send(dm_text(channel.guild.name, body))
+            except discord.Forbidden:
+                mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(removal.user_id)])
+                await channel.send(fallback_text(removal.user_id, body), allowed_mentions=mention)
+            except discord.NotFound:
+                log.info("user %s of order %s is gone; nobody to tell", removal.user_id, order.id)
+            return
         try:  # by id: with the default intents the member is not cached, and one who left still has an overwrite
             await self._bot.http.delete_channel_permissions(
                 channel.id, removal.user_id, reason=f"The {removal.side.value} email of order {order.id} changed"

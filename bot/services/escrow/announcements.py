@@ -72,18 +72,20 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Removal:
-    """A party whose email changed on the order (`side`: buyer or freelancer): told to verify again, then taken
-    out of the ticket's channel."""
+    """A party whose email changed on the order (`side`: buyer or freelancer), in two steps of one kind (so the
+    second waits for the first, and a retried removal never repeats the message): told to verify again while they
+    can still read the ticket (`tell`), then taken out of its channel."""
 
     user_id: int
     side: Role
+    tell: bool = False
 
     def payload(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "side": self.side.value}
+        return {"user_id": self.user_id, "side": self.side.value, "tell": self.tell}
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Removal:
-        return cls(int(data["user_id"]), Role(data["side"]))
+        return cls(int(data["user_id"]), Role(data["side"]), bool(data.get("tell")))
 
 
 @dataclass(frozen=True, slots=True)

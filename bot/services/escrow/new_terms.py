@@ -19,6 +19,8 @@ Without a ticket yet, only the version and the audit entry: the ticket opens on 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.repos import escrow as escrow_repo
@@ -81,8 +83,9 @@ async def record(
         Effect(order_id, Kind.REFRESH_SUMMARY, f"summary:{order_id}:{seq}"),
         Effect(order_id, Kind.POST_LINE, f"line:{order_id}:{seq}", line.payload()),
         *(
-            Effect(order_id, Kind.REMOVE_PARTY, f"remove:{order_id}:{seq}:{gone.user_id}", gone.payload())
+            Effect(order_id, Kind.REMOVE_PARTY, f"remove:{order_id}:{seq}:{gone.user_id}:{step}", payload)
             for gone in removals
+            for step, payload in (("tell", replace(gone, tell=True).payload()), ("out", gone.payload()))
         ),
     ]
     ids = await outbox.write(session, effects)

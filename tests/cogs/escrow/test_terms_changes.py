@@ -299,3 +299,14 @@ async def test_a_new_freelancer_discord_would_not_let_in_is_not_seated(ticket) -
         "guarantee open", by=newcomer, channel=env.channel, email="agency@example.com", gig_link=GIG
     )
     assert "You are now the freelancer of order ord_1" in back.content, back.content
+
+
+async def test_a_removal_discord_refused_for_now_is_retried_without_telling_the_party_twice(ticket, sent) -> None:
+    env = ticket.env
+    env.faults.fail(routes.DELETE_PERMISSIONS, 503, times=50)
+    await env.deliver(updated(buyer={"email": "new.buyer@example.com"}))
+    assert can_see(env, ticket, env.buyer) and len(dms_to(sent, env.buyer)) == 1  # told; not out yet
+    env.faults.clear()
+    await env.expire_holds()
+    await env.work_effects()
+    assert not can_see(env, ticket, env.buyer) and len(dms_to(sent, env.buyer)) == 1
