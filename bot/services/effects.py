@@ -26,7 +26,7 @@ from bot.db.repos import escrow as escrow_repo
 from bot.db.repos import orders as order_repo
 from bot.db.repos import tickets as ticket_repo
 from bot.services.errors import GuaranteeError, error_text
-from bot.services.escrow.announcements import Line, Notice
+from bot.services.escrow.announcements import Line, Notice, Removal
 from bot.services.escrow.results import MARKETPLACE, Change
 from bot.services.guilds import chosen_officer_role, config_of
 from bot.services.outbox import Kind, lease_for
@@ -75,6 +75,11 @@ class DiscordSide(Protocol):
     async def post_line(self, snapshot: TicketSnapshot, line: Line) -> None: ...
 
     async def tell(self, snapshot: TicketSnapshot, notice: Notice) -> None: ...
+
+    async def remove_party(self, snapshot: TicketSnapshot, removal: Removal) -> None:
+        """A party whose email changed: tell them to verify again (`removal.tell`: a DM, else a mention in the
+        ticket), or take them out of the ticket's channel (their permission overwrite removed)."""
+        ...
 
     async def post_log(self, notice: LogNotice) -> None: ...
 
@@ -291,6 +296,8 @@ class EffectWorker(PollingWorker):
             await discord.post_line(snapshot, Line.from_payload(payload))
         elif kind is Kind.TIMER_NOTICE:
             await self._timer_notice(discord, snapshot, TimerNotice.from_payload(payload))
+        elif kind is Kind.REMOVE_PARTY:
+            await discord.remove_party(snapshot, Removal.from_payload(payload))
         else:
             await discord.tell(snapshot, Notice.from_payload(payload))
         return True

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     REFRESH_SUMMARY = "summary.refresh"  # rebuild the summary message from the state as it is now
     POST_LINE = "channel.line"  # a status line in the ticket (a flag pings the officer role)
     TELL_PARTY = "party.tell"  # tell one person their next step (DM; a mention in the ticket if DMs are closed)
+    REMOVE_PARTY = "party.remove"  # tell a party their email changed, then take them out of the ticket's channel
     LOG_POST = "log.post"  # a notice to the officers in a server's log channel (not about a ticket's channel)
     TIMER_NOTICE = "timer.notice"  # what a fired timer says: a reminder or an escalation (`bot.services.timers`)
     CLOSE_TICKET = "ticket.close"  # save the transcript, record its digest, post it, tell the parties, end the channel

@@ -98,3 +98,13 @@ ACTION_WORDS: dict[str, str] = {
     "refund": "refund the payment to the buyer",
     "dispute": "open a dispute",
 }
+
+# The terms of an order (`events.terms.FIELDS`), as a line about changed terms names them.
+TERM_WORDS: dict[str, str] = {
+    "amount": "Amount",
+    "delivery_due": "Delivery due",
+    "deliverables": "Deliverables",
+    "gig": "Gig",
+    "seller_email": "Freelancer's email",
+    "buyer_email": "Buyer's email",
+}

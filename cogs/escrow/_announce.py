@@ -7,18 +7,19 @@ effect later."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import discord
 
 from bot.services.effects import LogNotice, TicketSnapshot
-from bot.services.escrow.announcements import Line, Notice
+from bot.services.escrow.announcements import Line, Notice, Removal
 from bot.services.escrow.results import MARKETPLACE
 from bot.services.escrow.rules import Action, Role, State
 from bot.services.tickets.port import ChannelGoneError
 from bot.services.tickets.verification import checks_passed
 from bot.services.timers.schedule import TimerKind, TimerNotice
-from bot.services.vocabulary import OFFICER, ROLE_WORDS, money
+from bot.services.vocabulary import OFFICER, ROLE_WORDS, TERM_WORDS, full_time, join_command, money
 from cogs.escrow._reminders import PINGS_OFFICERS, reminder
 from cogs.escrow._views import controls_for
 from cogs.people import officer_role
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from cogs.client import GuarantorBot
 
 log = logging.getLogger(__name__)
+
+UNKNOWN_CHANNEL = 10003  # Discord's error code for a channel that is gone
 
 
 class Told(Protocol):
@@ -62,10 +65,59 @@ def _note_label(change: Line) -> str:
     return "Reason:" if change.action in (Action.REFUND, Action.DISPUTE) else "Note:"
 
 
-def line(change: Line, amount: str = "the payment") -> str:
+def _term(name: str, value: str) -> str:
+    if name == "delivery_due":
+        try:
+            return full_time(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return value
+
+
+def terms_line(change: Line, order_id: str) -> str:
+    """What new terms changed, term by term (was, now); a changed email says who must verify again."""
+    lines = [
+        "📝 **The marketplace changed the terms of this order.** No payment is held in escrow yet. Questions and "
+        "forms opened on the old terms are refused: read the summary before acting."
+    ]
+    for name, was, now in change.changes:
+        label = TERM_WORDS.get(name, name)
+        if name == "deliverables":
+            lines.append(f"• **{label}** were:\n{quote(was)}\nnow:\n{quote(now)}")
+            continue
+        if was == now:  # two addresses that mask alike
+            lines.append(f"• **{label}**: now another address (both show as {now})")
+        else:
+            lines.append(f"• **{label}**: now {_term(name, now)} (was {_term(name, was)})")
+        if name == "buyer_email":
+            lines.append(f"  The buyer must verify again: {join_command(order_id)} with the new email.")
+        elif name == "seller_email":
+            lines.append("  The freelancer must verify again: `/guarantee open` with the new email and the gig link.")
+    return _clip("\n".join(lines), 1900)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def reverify_text(removal: Removal, order_id: str) -> str:
+    """Why a party was taken out of the ticket, and how to come back."""
+    if removal.side is Role.BUYER:
+        what, how = "buyer's email", f"{join_command(order_id)} with the email now on the order"
+    else:
+        what, how = "freelancer's email", "`/guarantee open` with the email now on the order and the gig link"
+    return (
+        f"the marketplace changed the {what} on this order, so your earlier email check no longer counts and "
+        f"you were taken out of the ticket. If you are still part of this order, run {how}."
+    )
+
+
+def line(change: Line, amount: str = "the payment", order_id: str = "") -> str:
     """The channel's record of one change (notes are quoted; the bot never pings from user text)."""
     if change.action is Action.FLAG:
         return f"⚠️ {change.note}"
+    if change.action is Action.TERMS:
+        return terms_line(change, order_id)
     who, by_market = _who(change), change.actor == MARKETPLACE
     texts = {
         Action.CLAIM: f"🙋 {who} claimed this ticket.",
@@ -150,7 +202,7 @@ class Announcer:
     async def post_line(self, snapshot: TicketSnapshot, change: Line) -> None:
         channel = await self._channel(snapshot)
         mentions = discord.AllowedMentions.none()
-        text = line(change, money(snapshot.order.amount, snapshot.order.currency))
+        text = line(change, money(snapshot.order.amount, snapshot.order.currency), snapshot.order.id)
         if change.ping:
             role = officer_role(channel.guild, snapshot.officer_role_id, self._bot.settings.officer_role_name)
             if role is not None:
@@ -172,6 +224,31 @@ class Announcer:
         except discord.Forbidden:
             mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(notice.user_id)])
             await channel.send(fallback_text(notice.user_id, body), allowed_mentions=mention)
+
+    async def remove_party(self, snapshot: TicketSnapshot, removal: Removal) -> None:
+        """A party whose email changed: first told to verify again (a DM; a mention in the ticket, while they can
+        still read it, when their DMs are closed), then, as the next effect, their permission overwrite removed."""
+        channel = await self._channel(snapshot)
+        order = snapshot.order
+        if removal.tell:
+            body = f"**Order {order.id} · {money(order.amount, order.currency)}:** {reverify_text(removal, order.id)}"
+            try:
+                user = self._bot.get_user(removal.user_id) or await self._bot.fetch_user(removal.user_id)
+                await user.send(dm_text(channel.guild.name, body))
+            except discord.Forbidden:
+                mention = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(removal.user_id)])
+                await channel.send(fallback_text(removal.user_id, body), allowed_mentions=mention)
+            except discord.NotFound:
+                log.info("user %s of order %s is gone; nobody to tell", removal.user_id, order.id)
+            return
+        try:  # by id: with the default intents the member is not cached, and one who left still has an overwrite
+            await self._bot.http.delete_channel_permissions(
+                channel.id, removal.user_id, reason=f"The {removal.side.value} email of order {order.id} changed"
+            )
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_CHANNEL:
+                raise ChannelGoneError(order.id) from None
+            log.info("user %s had no access to the ticket of order %s left to remove", removal.user_id, order.id)
 
     async def post_log(self, notice: LogNotice) -> None:
         """A notice to the officers in the server's log channel; a channel that is gone drops it."""

@@ -34,7 +34,7 @@ from cogs.tree import respond
 if TYPE_CHECKING:
     from cogs.client import GuarantorBot
 
-ACTIONS = "|".join(a.value for a in Action if a is not Action.FLAG)
+ACTIONS = "|".join(a.value for a in Action if a not in (Action.FLAG, Action.TERMS))  # no buttons
 ORDER = r"(?P<order_id>[A-Za-z0-9_-]{1,64})"
 TEMPLATE = rf"guarantee:(?P<action>{ACTIONS}):{ORDER}"
 YES_TEMPLATE = rf"guarantee:yes:(?P<action>{ACTIONS}):{ORDER}:(?P<version>[0-9]{{1,12}})"

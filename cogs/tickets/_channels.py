@@ -274,8 +274,9 @@ class DiscordTicketOpener:
     async def channel_exists(self, guild_id: int, channel_id: int) -> bool:
         return await self._channel(channel_id) is not None
 
-    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True) -> None:
-        """Let the buyer into the ticket; `announce`: say so in it (not for someone who was in already)."""
+    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True, side: str = "buyer") -> None:
+        """Let a party into the ticket (`side`: the buyer, or a freelancer who proved the order's new seller
+        email); `announce`: say so in it (not for someone who was in already)."""
         channel = await self._channel(ticket.channel_id) if ticket.channel_id else None
         if not isinstance(channel, discord.TextChannel):
             raise ChannelGoneError(ticket.order_id)
@@ -291,11 +292,12 @@ class DiscordTicketOpener:
         try:
             await channel.set_permissions(
                 target, view_channel=True, send_messages=True, read_message_history=True, attach_files=True,
-                embed_links=True, reason=f"Buyer of order {ticket.order_id} verified",
+                embed_links=True, reason=f"The {side} of order {ticket.order_id} verified",
             )  # fmt: skip
             if announce:
-                how = "was proven with a one-time code" if ticket.buyer_proven else "matches the order's (not proven)"
-                await channel.send(f"<@{user_id}> joined as the buyer: their email {how}.")
+                proven = ticket.freelancer_proven if side == "freelancer" else ticket.buyer_proven
+                how = "was proven with a one-time code" if proven else "matches the order's (not proven)"
+                await channel.send(f"<@{user_id}> joined as the {side}: their email {how}.")
         except discord.NotFound:
             raise ChannelGoneError(ticket.order_id) from None
         except discord.Forbidden:

@@ -17,7 +17,7 @@ class Standing:
     order_id: str
     state: State
     approved: bool
-    freelancer_id: int
+    freelancer_id: int | None  # None: the order's seller email changed and nobody proved the new one yet
     buyer_id: int | None
     claimed_by: int | None
     money: str
@@ -32,7 +32,8 @@ def _officer(standing: Standing) -> str:
 
 def next_block(standing: Standing) -> str:
     """The summary's first block: who acts next and how (or that the deal is done)."""
-    state, freelancer = standing.state, f"<@{standing.freelancer_id}>"
+    state = standing.state
+    freelancer = f"<@{standing.freelancer_id}>" if standing.freelancer_id else "the freelancer"
     buyer = f"<@{standing.buyer_id}>" if standing.buyer_id else "the buyer"
     officer = _officer(standing)
     if state is State.AWAITING_FUNDING and standing.buyer_id is None:

@@ -37,6 +37,11 @@ def open_reply(result: OpenResult, pending_hours: int) -> str:
     then = _BUYER_NEXT.format(join=join_command(result.order_id or ""))
     if result.status is OpenStatus.OPENED:
         return f"✅ Checks passed. Your ticket for order {result.order_id} is open: {channel}\n{then}"
+    if result.status is OpenStatus.REJOINED:
+        return (
+            f"✅ Checks passed. You are now the freelancer of order {result.order_id}, and back in its ticket: "
+            f"{channel}. Read the summary there: the terms changed."
+        )
     if result.status is OpenStatus.EXISTS:
         return f"Order {result.order_id} already has a ticket: {channel}. Everything happens there."
     if result.status is OpenStatus.OPENING:
@@ -96,6 +101,7 @@ _ACTIONS = {
     "refund": "Payment refunded to the buyer",
     "dispute": "Dispute opened",
     "flag": "Flagged for officers",
+    "terms": "Terms changed before payment",
 }
 
 

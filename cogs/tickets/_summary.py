@@ -61,15 +61,34 @@ class SummaryFacts:
     def of(
         cls, ticket: Ticket, order: Order, state: str | None, *, approved: bool = False, checks: Sequence[str] = ()
     ) -> SummaryFacts:
-        return cls(ticket, order, State(state or State.AWAITING_FUNDING), approved, tuple(checks))
+        return cls(
+            ticket, order, State(state or State.AWAITING_FUNDING), approved, tuple(checks), terms_notes(ticket, order)
+        )
 
     @property
     def standing(self) -> Standing:
         ticket, order = self.ticket, self.order
         return Standing(
-            order.id, self.state, self.approved, ticket.freelancer_id, ticket.buyer_id, ticket.claimed_by,
+            order.id, self.state, self.approved, None if ticket.freelancer_unverified else ticket.freelancer_id,
+            ticket.buyer_id, ticket.claimed_by,
             money(order.amount, order.currency), mask_emails_in(order.buyer_name) if order.buyer_name else None,
         )  # fmt: skip
+
+
+def terms_notes(ticket: Ticket, order: Order) -> tuple[str, ...]:
+    """Lines under the Next block after the marketplace changed the terms: that it did, and who must verify again."""
+    notes = []
+    if order.terms_version > 1:
+        notes.append(
+            "📝 The marketplace changed this order's terms after they were first agreed: the terms below are the "
+            "current ones. Check them before acting."
+        )
+    if ticket.freelancer_unverified:
+        notes.append(
+            f"⚠️ The freelancer's email on the order changed: <@{ticket.freelancer_id}> was taken out of this "
+            "ticket. The freelancer must verify again with `/guarantee open` (the new email and the gig link)."
+        )
+    return tuple(notes)
 
 
 def escrow_value(state: State, *, approved: bool = False) -> str:
@@ -95,7 +114,8 @@ def summary_embed(facts: SummaryFacts, *, title: str | None = None) -> discord.E
     embed.add_field(name=ESCROW_FIELD, value=escrow_value(facts.state, approved=facts.approved))
     embed.add_field(name="Amount", value=money(order.amount, order.currency))
     embed.add_field(name="Delivery due", value=discord.utils.format_dt(order.delivery_due, "F"))
-    embed.add_field(name="Freelancer", value=_party(ticket.freelancer_id, order.seller_name, order.seller_email))
+    freelancer = None if ticket.freelancer_unverified else ticket.freelancer_id
+    embed.add_field(name="Freelancer", value=_party(freelancer, order.seller_name, order.seller_email))
     embed.add_field(name="Buyer", value=_party(ticket.buyer_id, order.buyer_name, order.buyer_email))
     officer = f"<@{ticket.claimed_by}>" if ticket.claimed_by else "not claimed yet"
     embed.add_field(name=OFFICER, value=officer)

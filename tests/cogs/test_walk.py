@@ -22,7 +22,7 @@ from bot.db.types import utcnow
 from tests.harness._server import payload_of
 from tests.harness._tickets import TicketView, yes_of
 from tests.harness._world import DiscordEnv
-from tests.webhooks.events import event
+from tests.webhooks.events import event, terms
 
 # Words that are the code's, not the people's (docs/VOCABULARY.md). Code spans (`/guarantee join order_id:…`)
 # are commands people type, and are left out before looking.
@@ -235,6 +235,20 @@ async def test_the_walk(discord_env: DiscordEnv, monkeypatch: pytest.MonkeyPatch
     assert [any(what in text for text in shown.texts) for what in ("could not be saved", "Transcript of the ticket of "
             "order ord_2", "a Guarantor Officer closed the ticket")] == [True, True, True]  # fmt: skip
 
+    # new terms before funding: a form opened on the old ones, both parties' emails changed, both verify again
+    await env.agree_order("ord_6")
+    sixth = await env.open_ticket_and_join("ord_6")
+    opened_form = await sixth.click("fund", env.officer)
+    new_terms = terms("ord_6", agreed_at="2026-11-25T11:00:00+00:00", amount="999.00", deliverables="Two logos",
+                      seller={"email": "agency@example.com"}, buyer={"email": "buyer2@example.com"})  # fmt: skip
+    await env.deliver(event("order.updated", new_terms))
+    await walk.refused(await env.driver.submit_modal(opened_form, {"note": "BANK-81"}, by=env.officer))
+    await walk.command("guarantee join", env.buyer, order_id="ord_6", email="buyer2@example.com")
+    agency = env.add_member("agency", "0066")
+    gig6 = new_terms["gig_url"]
+    await walk.command("guarantee open", agency, email="agency@example.com", gig_link=gig6)
+    await walk.command("guarantee status", agency, order_id="ord_6")
+
     # a request nothing arrives for, and a freelancer in a hurry
     await walk.command("guarantee open", env.outsider, email="o@example.com", gig_link="https://opentaskai.com/gigs/zz")
     async with env.bot.runtime.sessions.begin() as session:
@@ -273,7 +287,17 @@ async def test_the_walk_with_email_codes(make_discord_env, settings, mailbox, mo
     joined = await enter(asked, mailbox.mails[-1].code, env.buyer)
     assert "joined the ticket of order ord_1" in joined.content
     ticket = await env.ticket()
+
+    # the freelancer's email changes before funding: whoever proves the new one with a code is the freelancer
+    new_terms = terms("ord_1", agreed_at="2026-11-25T11:00:00+00:00", seller={"email": "agency@example.com"})
+    await env.deliver(event("order.updated", new_terms))
+    agency = env.add_member("agency", "0067")
+    asked = await walk.command("guarantee open", agency, email="agency@example.com", gig_link=gig)
+    assert mailbox.mails[-1].recipients == ["agency@example.com"]
+    rejoined = await enter(asked, mailbox.mails[-1].code, agency)
+    assert "You are now the freelancer of order ord_1" in rejoined.content, rejoined.content
     await ticket.click_and_write("fund", env.officer, "BANK-80")
+    assert "marked delivered" in (await ticket.click("deliver", agency)).content
 
     assert shown.internal_words() == []
     assert [text for text in walk.refusals if not NEXT.search(text)] == []

@@ -21,6 +21,9 @@ class Escrow(SQLModel, table=True):
     approved_by: str | None = Field(default=None, sa_column=Column(String(32)))  # Discord id or "marketplace"
     approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     flag: str | None = Field(default=None, sa_column=Column(Text))  # the latest thing officers must look at
+    # The version the latest change of the order's terms gave the escrow (`order.updated` before funding): a
+    # question or form opened on an older version was opened on the old terms, and is refused saying so.
+    terms_changed_version: int | None = Field(default=None, sa_column=Column(Integer))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 

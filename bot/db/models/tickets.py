@@ -62,6 +62,12 @@ class Ticket(SQLModel, table=True):
     # Proven with an emailed one-time code (SMTP_URL set); false: the email was compared, not proven.
     freelancer_proven: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     buyer_proven: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # The order's seller email changed (`order.updated` before funding): `freelancer_id` is no longer verified,
+    # was removed from the channel, acts as nobody, and whoever proves the new email with `/guarantee open`
+    # becomes the freelancer. (The buyer's side needs no flag: `buyer_id` is cleared and `/guarantee join` works.)
+    freelancer_unverified: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     opened_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))

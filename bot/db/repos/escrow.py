@@ -89,3 +89,17 @@ async def every_state(*, session: AsyncSession, page: int = 1000) -> AsyncIterat
         for order_id, state in rows:
             yield order_id, state
         last = rows[-1][0]
+
+
+async def take_new_terms(*, session: AsyncSession, order_id: str, state: str) -> int | None:
+    """New terms for an escrow still in `state` (waiting for payment): bump its version, remembering that this
+    version came from a change of terms. Atomic with the state check, so a payment confirmed at the same moment
+    either lands first (then this returns None: the terms are frozen) or loses its compare-and-set."""
+    statement = (
+        update(Escrow)
+        .where(col(Escrow.order_id) == order_id, col(Escrow.state) == state)
+        .values(version=col(Escrow.version) + 1, terms_changed_version=col(Escrow.version) + 1, updated_at=utcnow())
+        .returning(col(Escrow.version))
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()

@@ -66,3 +66,19 @@ async def failures(*, session: AsyncSession, since: datetime, user_id: int, subj
 async def forget_failures(*, session: AsyncSession, before: datetime) -> int:
     """Failed checks too old to count any more."""
     return rowcount(await session.execute(delete(ProofFailure).where(col(ProofFailure.at) < before)))
+
+
+async def void_for_order(*, session: AsyncSession, order_id: str, purpose: str) -> int:
+    """The order's email for `purpose` changed: codes mailed to the old address are expired (as of when they were
+    made, whatever clock the proof keeps), so none is ever redeemed."""
+    statement = (
+        update(EmailCode)
+        .where(
+            col(EmailCode.order_id) == order_id,
+            col(EmailCode.purpose) == purpose,
+            col(EmailCode.used_at).is_(None),
+        )
+        .values(expires_at=col(EmailCode.created_at))
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(await session.execute(statement))

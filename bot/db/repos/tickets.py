@@ -174,3 +174,37 @@ async def card(*, session: AsyncSession, ticket_id: int) -> tuple[Ticket, Order,
     )
     row = (await session.execute(query)).first()
     return None if row is None else (row[0], row[1], row[2], row[3] is not None)
+
+
+async def unseat(*, session: AsyncSession, ticket_id: int, buyer: bool, freelancer: bool) -> None:
+    """A party's email changed: the buyer's seat is emptied, the freelancer's marked unverified (until someone
+    proves the new email with `/guarantee open`)."""
+    values: dict[str, object] = {"updated_at": utcnow()}
+    if buyer:
+        values |= {"buyer_id": None, "buyer_proven": False}
+    if freelancer:
+        values |= {"freelancer_unverified": True, "freelancer_proven": False}
+    statement = update(Ticket).where(col(Ticket.id) == ticket_id).values(**values)
+    await session.execute(statement.execution_options(synchronize_session=False))
+
+
+async def reseat_freelancer(*, session: AsyncSession, ticket_id: int, user_id: int, proven: bool) -> bool:
+    """Seat whoever proved the order's new seller email as its freelancer, if the seat is still unverified."""
+    statement = (
+        update(Ticket)
+        .where(col(Ticket.id) == ticket_id, col(Ticket.freelancer_unverified))
+        .values(freelancer_id=user_id, freelancer_unverified=False, freelancer_proven=proven, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(rowcount(await session.execute(statement)))
+
+
+async def unseat_freelancer(*, session: AsyncSession, ticket_id: int, user_id: int, back: int) -> bool:
+    """Undo `reseat_freelancer` (Discord refused to add them): the seat is unverified again, as it was."""
+    statement = (
+        update(Ticket)
+        .where(col(Ticket.id) == ticket_id, col(Ticket.freelancer_id) == user_id)
+        .values(freelancer_id=back, freelancer_unverified=True, freelancer_proven=False, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(rowcount(await session.execute(statement)))

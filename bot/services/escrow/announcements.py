@@ -42,9 +42,11 @@ class Line:
     note: str | None = None
     ping: bool = False
     previous: int | None = None  # a take-over: the officer who held the ticket before
+    # New terms: (field, was, now) for each term that changed (`events.terms.FIELDS`), emails already masked.
+    changes: tuple[tuple[str, str, str], ...] = ()
 
     def payload(self) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             "action": self.action.value,
             "actor": self.actor,
             "role": self.role.value,
@@ -54,14 +56,36 @@ class Line:
             "ping": self.ping,
             "previous": self.previous,
         }
+        if self.changes:
+            payload["changes"] = [list(change) for change in self.changes]
+        return payload
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Line:
         action = Action(data["action"])
+        changes = tuple((str(c[0]), str(c[1]), str(c[2])) for c in data.get("changes") or ())
         return cls(
             action, data["actor"], Role(data["role"]), State(data["source"]), State(data["target"]), data.get("note"),
-            bool(data.get("ping", action is Action.FLAG)), data.get("previous"),
+            bool(data.get("ping", action is Action.FLAG)), data.get("previous"), changes,
         )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """A party whose email changed on the order (`side`: buyer or freelancer), in two steps of one kind (so the
+    second waits for the first, and a retried removal never repeats the message): told to verify again while they
+    can still read the ticket (`tell`), then taken out of its channel."""
+
+    user_id: int
+    side: Role
+    tell: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "side": self.side.value, "tell": self.tell}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> Removal:
+        return cls(int(data["user_id"]), Role(data["side"]), bool(data.get("tell")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +155,7 @@ def _turns(change: Change) -> list[tuple[Action, frozenset[Role]]]:
 
 
 def _pings_officers(change: Change, ticket: TicketView, turns: list[tuple[Action, frozenset[Role]]]) -> bool:
-    if change.action is Action.FLAG:
+    if change.action in (Action.FLAG, Action.TERMS):
         return True
     if change.state_changed and change.target is State.DISPUTED:
         return True
@@ -148,17 +172,23 @@ def notices(change: Change, ticket: TicketView, turns: list[tuple[Action, frozen
     told: dict[int, Notice] = {}
     actor = int(change.actor) if change.actor.isdigit() else None
     if change.state_changed and change.target in MONEY_EVENTS:
-        for user_id in (ticket.freelancer_id, ticket.buyer_id):
+        for user_id in (_freelancer(ticket), ticket.buyer_id):
             if user_id is not None:
                 told[user_id] = _news(change, user_id)
         if ticket.claimed_by is not None and ticket.claimed_by != actor:
             told[ticket.claimed_by] = _news(change, ticket.claimed_by)
-    if change.action is Action.APPROVE and actor != ticket.freelancer_id:
-        told[ticket.freelancer_id] = _news(change, ticket.freelancer_id)
+    freelancer = _freelancer(ticket)
+    if change.action is Action.APPROVE and freelancer is not None and actor != freelancer:
+        told[freelancer] = _news(change, freelancer)
     for action, roles in turns:
         for user_id in _people(ticket, roles):
             told[user_id] = _news(change, user_id, turn=action)
     return list(told.values())
+
+
+def _freelancer(ticket: TicketView) -> int | None:
+    """The ticket's freelancer; None while the order's seller email waits to be proven again."""
+    return None if ticket.freelancer_unverified else ticket.freelancer_id
 
 
 def _news(change: Change, user_id: int, *, turn: Action | None = None) -> Notice:
@@ -167,8 +197,8 @@ def _news(change: Change, user_id: int, *, turn: Action | None = None) -> Notice
 
 def _people(ticket: TicketView, roles: frozenset[Role]) -> list[int]:
     people = []
-    if Role.FREELANCER in roles:
-        people.append(ticket.freelancer_id)
+    if Role.FREELANCER in roles and (freelancer := _freelancer(ticket)) is not None:
+        people.append(freelancer)
     if Role.BUYER in roles and ticket.buyer_id is not None:
         people.append(ticket.buyer_id)
     if Role.OFFICER in roles and ticket.claimed_by is not None:

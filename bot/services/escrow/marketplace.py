@@ -4,11 +4,13 @@ The order book calls `MarketplaceEscrow` by name for every event that touched an
 
 * a new order opens its escrow in `awaiting_funding` (`open`: the one place an escrow is made);
 * `order.delivered`: funded → delivered;
-* `order.completed`: the buyer accepted on the marketplace. Recorded as the buyer's approval
-  (after marking delivery if the escrow was still `funded`), so an officer may release
-  without an override. It never moves money by itself: an officer still releases;
+* `order.completed`: the buyer accepted on the marketplace. Only once the work is delivered is it recorded
+  as the buyer's approval, so an officer may release without an override; one that arrives earlier
+  (waiting for payment, payment held) is recorded on the order and flagged to officers, nothing more, and
+  never counts as the approval later. It never moves money by itself: an officer still releases;
 * `order.cancelled`: awaiting_funding → cancelled; after funding it is recorded and flagged;
-* `order.updated` after funding (terms locked): recorded and flagged, never applied.
+* `order.updated` before funding with other terms: `take_new_terms` / `new_terms_recorded` (`new_terms.py`);
+  after funding (terms locked): recorded and flagged, never applied.
 
 Each step is keyed by the event's webhook id, so a replayed event changes nothing. The
 changes are returned; the processor has them announced once the transaction has committed.
@@ -22,15 +24,19 @@ from bot.db.models import Escrow
 from bot.db.repos import audit as audit_repo
 from bot.db.repos import escrow as escrow_repo
 from bot.services import outbox
-from bot.services.escrow import announcements, audit
+from bot.services.escrow import announcements, audit, new_terms
 from bot.services.escrow.results import MARKETPLACE, Change, ticket_view
 from bot.services.escrow.rules import Action, Role, State, rule_for
 from bot.services.escrow.service import EscrowService
+from bot.services.events.terms import Terms, TermsChange
 
 _NOT_HELD = "but no payment is held in escrow yet. A Guarantor Officer checks with both parties here."
 _FLAGS = {
     ("order.delivered", State.AWAITING_FUNDING): f"The marketplace reports the work delivered, {_NOT_HELD}",
     ("order.completed", State.AWAITING_FUNDING): f"The marketplace reports the order completed, {_NOT_HELD}",
+    ("order.completed", State.FUNDED): "The marketplace reports the order completed, but the work is not marked "
+    "delivered here yet. This does not count as the buyer's approval: once the work is delivered, the buyer "
+    "approves it here (or the marketplace reports it completed again).",
     ("order.completed", State.DISPUTED): "The buyer accepted the work on the marketplace during the dispute. "
     "The Guarantor Officer deciding it takes that into account.",
 }
@@ -57,10 +63,19 @@ class MarketplaceEscrow:
         await escrow_repo.create(session=session, order_id=order_id, state=State.AWAITING_FUNDING.value)
 
     @staticmethod
-    async def terms_locked(session: AsyncSession, order_id: str) -> bool:
-        """Terms are frozen once the escrow left `awaiting_funding`."""
-        escrow = await escrow_repo.get(session=session, order_id=order_id)
-        return escrow is not None and escrow.state != State.AWAITING_FUNDING
+    async def take_new_terms(session: AsyncSession, order_id: str) -> int | None:
+        """Other terms arrived: the escrow's new version if no payment is held yet; None: the terms are frozen."""
+        return await new_terms.take(session, order_id)
+
+    @staticmethod
+    async def new_terms_recorded(
+        session: AsyncSession, *, order_id: str, old: Terms, new: Terms, change: TermsChange, version: int,
+        event_id: str,
+    ) -> Change:  # fmt: skip
+        """The audit entry, the parties whose email changed, the ticket's summary and line (`new_terms.record`)."""
+        return await new_terms.record(
+            session, order_id=order_id, old=old, new=new, change=change, version=version, event_id=event_id
+        )
 
     async def react(
         self, session: AsyncSession, *, order_id: str, event_type: str, webhook_id: str, terms_locked: bool
@@ -79,10 +94,8 @@ class MarketplaceEscrow:
         plan: list[Action] = []
         if event_type == "order.delivered":
             plan = [Action.DELIVER]
-        elif event_type == "order.completed":
-            plan = [Action.DELIVER, Action.APPROVE] if state is State.FUNDED else [Action.APPROVE]
-            if escrow.approved_at is not None:
-                plan = [a for a in plan if a is not Action.APPROVE]
+        elif event_type == "order.completed" and escrow.approved_at is None:
+            plan = [Action.APPROVE]  # only after delivery (the rule's state); earlier ones are flagged below
         elif event_type == "order.cancelled":
             plan = [Action.CANCEL]
         if plan and rule_for(plan[0], state) is not None:

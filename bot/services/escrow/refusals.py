@@ -109,6 +109,14 @@ def stale(order_id: str, state: State) -> ConflictError:
     )
 
 
+def terms_changed(order_id: str) -> ConflictError:
+    """A question, form or button opened before the marketplace changed the order's terms."""
+    return ConflictError(
+        f"Nothing was done: the order's terms changed since you opened this (order {order_id}). Look at the "
+        "ticket's summary (the pinned message) for the new terms, then try again if it still applies."
+    )
+
+
 def too_late(order_id: str, state: State, action: Action) -> GuaranteeError:
     """Why `action` cannot apply to an order in `state` (no rule for it)."""
     if state in targets_of(action) and state.terminal:

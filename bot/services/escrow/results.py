@@ -48,6 +48,7 @@ class TicketView:
     buyer_id: int | None
     claimed_by: int | None
     officer_role_id: int | None  # chosen with `/guarantee setup`; None: the role named OFFICER_ROLE_NAME
+    freelancer_unverified: bool = False  # the seller email changed: `freelancer_id` is nobody on the order now
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,4 +122,5 @@ def view_of(ticket: Ticket | None, config: GuildConfig | None, claimed_by: int |
         buyer_id=ticket.buyer_id,
         claimed_by=claimed_by,
         officer_role_id=chosen_officer_role(config),
+        freelancer_unverified=ticket.freelancer_unverified,
     )

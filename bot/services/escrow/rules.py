@@ -54,6 +54,7 @@ class Action(StrEnum):
     REFUND = "refund"
     DISPUTE = "dispute"
     FLAG = "flag"  # the marketplace reported something officers must look at; no rule, no state change
+    TERMS = "terms"  # the marketplace changed the terms before funding; no rule, no state change, a new version
 
 
 class Note(StrEnum):

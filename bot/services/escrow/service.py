@@ -81,7 +81,7 @@ class EscrowService:
         (nothing written either way); any other is done at once."""
         async with self._sessions.begin() as session:
             escrow, ticket, config, role, rule = await self._decide(session, order_id, action, actor, None)
-            approved = await self._approved(session, escrow, None)
+            approved = self._approved(escrow)
             if rule.confirm:
                 return await self._question(session, escrow, ticket, rule, approved)
             need = rule.note_required(approved=approved)
@@ -99,7 +99,7 @@ class EscrowService:
         refused. Then the form the action needs, or the action itself."""
         async with self._sessions.begin() as session:
             escrow, ticket, config, role, rule = await self._decide(session, order_id, action, actor, version)
-            need = rule.note_required(approved=await self._approved(session, escrow, None))
+            need = rule.note_required(approved=self._approved(escrow))
             if need is not None:
                 return NoteNeeded(order_id, action, need, escrow.version)
             change = await self._apply(
@@ -205,7 +205,7 @@ class EscrowService:
             officer_role = officer_role_id(chosen_officer_role(config), actor.named_officer_role_id)
             if officer_role is not None and officer_role in actor.role_ids:
                 held.add(Role.OFFICER)
-            if ticket.freelancer_id == actor.user_id:
+            if ticket.freelancer_id == actor.user_id and not ticket.freelancer_unverified:
                 held.add(Role.FREELANCER)
             if ticket.buyer_id == actor.user_id:
                 held.add(Role.BUYER)
@@ -228,6 +228,7 @@ class EscrowService:
     ) -> Change:
         note = _clean_note(note)
         order_id = escrow.order_id
+        seen = expected_version  # the version the person's question or form was opened on
         order = await order_repo.get(session=session, order_id=order_id)
         for attempt in range(CAS_ATTEMPTS):
             if attempt:  # lost the compare-and-set: look again at what the winner left (a buyer who joined, too)
@@ -235,9 +236,9 @@ class EscrowService:
                 ticket = await ticket_repo.for_order(session=session, order_id=order_id, fresh=True)
                 if expected_version is not None:
                     expected_version = -1  # the version the caller saw is gone: report what happened
-            rule = self._rule(escrow, State(escrow.state), action, expected_version)
+            rule = self._rule(escrow, State(escrow.state), action, expected_version, seen)
             self._check_actor(escrow, ticket, rule, actor, role)
-            approved = await self._approved(session, escrow, order)
+            approved = self._approved(escrow)
             required = rule.note_required(approved=approved)
             if required is not None and note is None:
                 words = ACTION_WORDS.get(rule.action.value, rule.label.lower())
@@ -281,11 +282,18 @@ class EscrowService:
             raise NotFoundError(f"I found no order {order_id}. Check the order id on the marketplace's order page.")
         return escrow
 
-    def _rule(self, escrow: Escrow, state: State, action: Action, expected_version: int | None) -> Rule:
+    def _rule(
+        self, escrow: Escrow, state: State, action: Action, expected_version: int | None, seen: int | None = None
+    ) -> Rule:
+        """The rule `action` follows now; refused if there is none, or if the escrow is no longer at
+        `expected_version` (`seen`: the version the person looked at, to say whether the terms changed since)."""
         rule = rule_for(action, state)
         if rule is None:
             raise refusals.too_late(escrow.order_id, state, action)
         if expected_version is not None and expected_version != escrow.version:
+            seen = expected_version if seen is None else seen
+            if escrow.terms_changed_version is not None and seen < escrow.terms_changed_version:
+                raise refusals.terms_changed(escrow.order_id)
             raise refusals.stale(escrow.order_id, state)
         if action is Action.APPROVE and escrow.approved_at is not None:
             raise AlreadyDoneError(
@@ -313,6 +321,8 @@ class EscrowService:
         if role in (Role.FREELANCER, Role.BUYER):
             # Parties are who the ticket says they are; with no ticket (or no buyer joined yet) nobody is.
             expected = (ticket.freelancer_id if role is Role.FREELANCER else ticket.buyer_id) if ticket else None
+            if role is Role.FREELANCER and ticket is not None and ticket.freelancer_unverified:
+                expected = None  # the seller email changed: nobody is the freelancer until it is proven again
             if expected is None or str(expected) != actor:
                 raise refusals.not_this_party(role, rule, order_id)
         if rule.action in (Action.CLAIM, Action.TAKE_OVER):
@@ -322,12 +332,10 @@ class EscrowService:
                 raise refused
 
     @staticmethod
-    async def _approved(session: AsyncSession, escrow: Escrow, order: Order | None) -> bool:
-        """The buyer approved the work (here, or by accepting it on the marketplace)."""
-        if escrow.approved_at is not None:
-            return True
-        order = order or await order_repo.get(session=session, order_id=escrow.order_id)
-        return order is not None and order.completed_at is not None
+    def _approved(escrow: Escrow) -> bool:
+        """The buyer approved the work: here, or by accepting it on the marketplace after it was delivered (an
+        `order.completed` that came earlier is on the order, flagged, and never counts: `MarketplaceEscrow`)."""
+        return escrow.approved_at is not None
 
     @staticmethod
     def _values(rule: Rule, actor: str, note: str | None) -> dict[str, object]:

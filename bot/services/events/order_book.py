@@ -1,7 +1,9 @@
 """Applying marketplace events to orders, and handing each one on to the tickets and the escrow.
 
 Events arrive out of order and more than once, so every rule here is idempotent:
-terms are versioned by the event that carried them and ordered by `agreed_at`; facts
+terms are versioned by the event that carried them and ordered by `agreed_at` (newer terms that are the
+same, by their canonical digest `events.terms.terms_digest`, change nothing; other ones before funding
+go through `MarketplaceEscrow.take_new_terms`, after funding they are flagged, never applied); facts
 (delivered, completed, cancelled) are recorded once; an event about an order whose
 agreement has not arrived yet waits for it instead of being lost.
 
@@ -27,6 +29,7 @@ from bot.db.types import utcnow
 from bot.services.escrow.marketplace import MarketplaceEscrow
 from bot.services.escrow.results import Change
 from bot.services.events.contract import CancelledData, CompletedData, DeliveredData, MarketplaceEvent, TermsData
+from bot.services.events.terms import compare
 from bot.services.outbox import Effect
 from bot.services.tickets import requests
 from bot.services.tickets.links import gig_key
@@ -35,7 +38,8 @@ from bot.services.timers.schedule import DEFAULT_PERIODS, TimerPeriods
 
 class Outcome(StrEnum):
     CREATED = "created"  # first terms: the order exists now
-    TERMS_APPLIED = "terms_applied"  # newer terms replaced the current ones
+    TERMS_APPLIED = "terms_applied"  # newer, different terms replaced the current ones (before funding)
+    TERMS_UNCHANGED = "terms_unchanged"  # recorded; newer, but the same terms (canonical digest): nothing changes
     TERMS_STALE = "terms_stale"  # recorded; older than the current terms
     TERMS_LOCKED = "terms_locked"  # recorded and flagged; the escrow is funded, terms are frozen
     FACT_RECORDED = "fact_recorded"  # delivered / completed / cancelled noted on the order
@@ -92,6 +96,11 @@ def _terms_values(data: TermsData) -> TermsValues:
     }
 
 
+def _current(order: Order) -> TermsValues:
+    """The order's terms as they stand (before new ones are applied)."""
+    return {name: getattr(order, name) for name in TermsValues.__annotations__}  # type: ignore[return-value]
+
+
 class OrderBook:
     """Applies one stored event to the orders, inside the caller's transaction, then hands it on."""
 
@@ -107,8 +116,9 @@ class OrderBook:
         if data is None:
             return AppliedEvent(event, webhook_id, Outcome.IGNORED, None)
         order = await order_repo.get(session=session, order_id=data.order_id, lock=True)
+        terms_change: Change | None = None
         if isinstance(data, TermsData):
-            outcome, order = await self._apply_terms(session, event, data, webhook_id, order)
+            outcome, order, terms_change = await self._apply_terms(session, event, data, webhook_id, order)
         elif order is None:
             return AppliedEvent(event, webhook_id, Outcome.WAITING, None)
         else:
@@ -120,7 +130,8 @@ class OrderBook:
             effects = await requests.resolve_for_order(
                 session, order, proving=self._email_proof, timer_periods=self._timer_periods
             )
-        changes = await self._escrow.react(
+        changes = [terms_change] if terms_change is not None else []
+        changes += await self._escrow.react(
             session, order_id=order.id, event_type=event.type, webhook_id=webhook_id,
             terms_locked=outcome is Outcome.TERMS_LOCKED,
         )  # fmt: skip
@@ -128,40 +139,45 @@ class OrderBook:
 
     async def _apply_terms(
         self, session: AsyncSession, event: MarketplaceEvent, data: TermsData, webhook_id: str, order: Order | None
-    ) -> tuple[Outcome, Order]:
+    ) -> tuple[Outcome, Order, Change | None]:
+        """Record the terms an event carries; apply them if they are newer, different, and no payment is held yet
+        (the escrow's version goes up with them: `MarketplaceEscrow.take_new_terms`)."""
         values = _terms_values(data)
+        row = OrderTerms(order_id=data.order_id, event_id=webhook_id, event_type=event.type, **values)
         if order is None:
             order = Order(id=data.order_id, terms_event_id=webhook_id, **values)
             session.add(order)
-            session.add(OrderTerms(order_id=order.id, event_id=webhook_id, event_type=event.type, **values))
+            session.add(row)
             await session.flush()
-            return Outcome.CREATED, order
+            return Outcome.CREATED, order, None
         if await order_repo.terms_for_event(session=session, order_id=order.id, event_id=webhook_id):
-            return Outcome.ALREADY_APPLIED, order
+            return Outcome.ALREADY_APPLIED, order, None
+        change = compare(order, row)
+        version = None
         if data.agreed_at <= order.agreed_at:
-            outcome, note = Outcome.TERMS_STALE, "older than the current terms; not applied"
-        elif await self._escrow.terms_locked(session, order.id):
-            outcome, note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
+            outcome, row.note = Outcome.TERMS_STALE, "older than the current terms; not applied"
+        elif change is None:  # the newest agreement still; names and spelling may differ, nothing that matters
+            outcome, row.note = Outcome.TERMS_UNCHANGED, "the same terms as the current ones (by their digest)"
+        elif (version := await self._escrow.take_new_terms(session, order.id)) is None:
+            outcome, row.note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
         else:
-            outcome, note = Outcome.TERMS_APPLIED, None
-        session.add(
-            OrderTerms(
-                order_id=order.id,
-                event_id=webhook_id,
-                event_type=event.type,
-                applied=outcome is Outcome.TERMS_APPLIED,
-                note=note,
-                **values,
-            )
-        )
-        if outcome is Outcome.TERMS_APPLIED:
+            outcome = Outcome.TERMS_APPLIED
+        row.applied = outcome in (Outcome.TERMS_APPLIED, Outcome.TERMS_UNCHANGED)
+        session.add(row)
+        recorded = None
+        if row.applied:  # unchanged terms are applied too, so that `agreed_at` orders the next ones right
+            old = OrderTerms(order_id=order.id, event_id=order.terms_event_id, event_type="", **_current(order))
             for name, value in values.items():
                 setattr(order, name, value)
-            order.terms_version += 1
             order.terms_event_id = webhook_id
             order.updated_at = utcnow()
+        if change is not None and version is not None:
+            order.terms_version += 1
+            recorded = await self._escrow.new_terms_recorded(
+                session, order_id=order.id, old=old, new=row, change=change, version=version, event_id=webhook_id
+            )
         await session.flush()
-        return outcome, order
+        return outcome, order, recorded
 
 
 def _record_fact(order: Order, event: MarketplaceEvent) -> Outcome:

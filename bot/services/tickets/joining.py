@@ -81,15 +81,18 @@ class JoinFlow:
                 order_id=matched.id if matched else None, to=matched.buyer_email if matched else None,
             )  # fmt: skip
         assert matched is not None
-        return await self._join_verified(guild_id, user_id, matched.id, proven=False)
+        return await self._join_verified(guild_id, user_id, matched.id, proven=False, email=email)
 
     async def join_proven(self, proof: Redeemed) -> Joined:
         """The buyer entered the right code for this order: add them to its ticket."""
         return await self._join_verified(proof.guild_id, proof.user_id, proof.order_id, proven=True)
 
-    async def _join_verified(self, guild_id: int, user_id: int, order_id: str, *, proven: bool) -> Joined:
+    async def _join_verified(
+        self, guild_id: int, user_id: int, order_id: str, *, proven: bool, email: str | None = None
+    ) -> Joined:
         """Add the buyer (someone in already is told so, and nothing is posted); the summary is rebuilt right
-        after, from what the database then says."""
+        after, from what the database then says. `email`: the one compared, checked again as the buyer is seated
+        (a proven email needs no second look: a change of the order's buyer email expires its codes)."""
         async with self._sessions() as session:
             ticket = await repo.for_order(session=session, order_id=order_id)
         order_id = ticket.order_id if ticket is not None else order_id
@@ -97,7 +100,7 @@ class JoinFlow:
         if ticket.buyer_id == user_id:  # in already: access made sure of, nothing announced
             await self._require_opener().add_member(ticket, user_id, announce=False)
             return Joined(ticket, already=True)
-        held = await self._claim_buyer(ticket, order_id, user_id, proven=proven)
+        held = await self._claim_buyer(ticket, order_id, user_id, proven=proven, email=email)
         ticket.buyer_proven = proven
         try:
             await self._require_opener().add_member(ticket, user_id)
@@ -113,7 +116,9 @@ class JoinFlow:
         ticket.buyer_id = user_id
         return Joined(ticket)
 
-    async def _claim_buyer(self, ticket: Ticket, order_id: str, user_id: int, *, proven: bool) -> list[int]:
+    async def _claim_buyer(
+        self, ticket: Ticket, order_id: str, user_id: int, *, proven: bool, email: str | None = None
+    ) -> list[int]:
         """Record the buyer on the ticket, with the summary's refresh and the claiming officer's "your turn"
         (held: done right after, by `_join_verified`). Returns the effects' ids."""
         async with self._sessions.begin() as session:
@@ -128,7 +133,12 @@ class JoinFlow:
             # Who the parties are is part of every escrow decision: an officer action deciding at this very
             # moment loses its compare-and-set and looks again (and then sees the buyer) ...
             version = await escrow_repo.bump_version(session=session, order_id=order_id)
-            # ... and one committed first is seen here, after the write, in this transaction.
+            # ... and one committed first is seen here, after the write, in this transaction; so are new terms
+            # (they bump the version too): an email compared against the old buyer email no longer counts.
+            if email is not None:
+                order = await order_repo.get(session=session, order_id=order_id)
+                if order is None or not same_email(email, order.buyer_email):
+                    raise JoinRefusedError()
             if await audit_repo.acted_as(session=session, order_id=order_id, actor=str(user_id), role=Role.OFFICER):
                 raise PermissionDeniedError(
                     f"You already acted as a {OFFICER} on order {order_id}, so you cannot also join it as its "

@@ -36,7 +36,9 @@ class TicketOpener(Protocol):
 
     async def channel_exists(self, guild_id: int, channel_id: int) -> bool: ...
 
-    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True) -> None: ...
+    async def add_member(self, ticket: Ticket, user_id: int, *, announce: bool = True, side: str = "buyer") -> None:
+        """Let a party (`side`: buyer, or freelancer) into the ticket; `announce`: say so in it."""
+        ...
 
     async def notify(
         self, *, user_id: int, fallback_channel_id: int | None, text: str, ticket_channel_id: int | None = None,

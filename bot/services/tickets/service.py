@@ -30,7 +30,7 @@ from bot.services import outbox
 from bot.services.effects import retry_later
 from bot.services.errors import ConflictError, PermissionDeniedError
 from bot.services.outbox import LEASE, Kind, held_until
-from bot.services.tickets import opening, requests
+from bot.services.tickets import opening, requests, reseat
 from bot.services.tickets.joining import HeldEffects, Joined, JoinFlow
 from bot.services.tickets.links import GigLink
 from bot.services.tickets.port import TicketCard, TicketOpener
@@ -57,6 +57,7 @@ Match = Found | None | str
 class OpenStatus(StrEnum):
     OPENED = "opened"  # a channel was made just now
     EXISTS = "exists"  # the order already had one
+    REJOINED = "rejoined"  # the order's seller email had changed: whoever proved the new one is its freelancer now
     OPENING = "opening"  # being made right now (or waiting for a bot to connect)
     PENDING = "pending"  # the order is not known yet; the request waits for it
 
@@ -85,8 +86,10 @@ def _refuse_cancelled(found: Found) -> None:
 
 
 def _check_reopener(ticket: Ticket, guild_id: int, user_id: int) -> None:
-    """Only the ticket's own freelancer, in its own server, may reopen it (else it could be taken over)."""
-    if guild_id != ticket.guild_id or user_id != ticket.freelancer_id:
+    """Only the ticket's own freelancer, in its own server, may reopen it (else it could be taken over); once the
+    order's seller email changed, whoever proved the new one."""
+    mine = user_id == ticket.freelancer_id or ticket.freelancer_unverified
+    if guild_id != ticket.guild_id or not mine:
         raise PermissionDeniedError(
             f"Order {ticket.order_id} already has a ticket whose channel was deleted. Only the freelancer "
             "who opened it can reopen it, in the server where it was opened; ask a Guarantor Officer of that server."
@@ -165,7 +168,7 @@ class TicketService(JoinFlow):
                 order_id=order.id if order else None, to=order.seller_email if order else None,
             )  # fmt: skip
         assert isinstance(found, tuple)
-        return await self._after_claim(claim, ticket, order_id, guild_id, user_id, channel_id)
+        return await self._after_claim(claim, ticket, order_id, guild_id, user_id, channel_id, email=email)
 
     async def open_proven(self, proof: Redeemed) -> OpenResult:
         """The freelancer entered the right code for this order: open (or point at) its ticket."""
@@ -176,7 +179,9 @@ class TicketService(JoinFlow):
             _refuse_cancelled(found)
             ticket = found[1]
             claim = await self._claim(session, found, proof.guild_id, proof.user_id, proof.channel_id, proven=True)
-        return await self._after_claim(claim, ticket, proof.order_id, proof.guild_id, proof.user_id, proof.channel_id)
+        return await self._after_claim(
+            claim, ticket, proof.order_id, proof.guild_id, proof.user_id, proof.channel_id, proven=True
+        )
 
     async def _claim(
         self, session: AsyncSession, found: Found, guild_id: int, user_id: int, channel_id: int | None, *, proven: bool
@@ -207,13 +212,20 @@ class TicketService(JoinFlow):
 
     async def _after_claim(
         self, claim: tuple[DiscordEffect, TicketCard] | None, ticket: Ticket | None, order_id: str, guild_id: int,
-        user_id: int, channel_id: int | None,
+        user_id: int, channel_id: int | None, *, proven: bool = False, email: str | None = None,
     ) -> OpenResult:  # fmt: skip
-        """Make the claimed ticket's channel, or point at (or reopen) the one the order has."""
+        """Make the claimed ticket's channel, or point at (or reopen) the one the order has; a ticket whose seller
+        email changed takes whoever just proved the new one as its freelancer (`reseat.rejoin`)."""
         if claim is not None:  # the session is back in the pool before Discord is called
             return await self._open_now(*claim, user_id, channel_id)
         if ticket is None:
             return await self._raced(order_id, user_id, channel_id)
+        if ticket.freelancer_unverified and ticket.state == TicketState.OPEN:
+            rejoined = await reseat.rejoin(
+                self._sessions, self._require_opener(), self.effects, ticket, guild_id, user_id, proven=proven,
+                email=email,
+            )  # fmt: skip
+            return OpenResult(OpenStatus.REJOINED, order_id, rejoined.channel_id)
         existing = await self._existing(ticket, user_id, channel_id)
         if existing is not None:
             return existing
@@ -363,7 +375,7 @@ class TicketService(JoinFlow):
             moved = await repo.set_state(
                 session=session, ticket_id=int(ticket.id or 0), expected=TicketState.ORPHANED,
                 new=TicketState.OPENING, channel_id=None, summary_message_id=None, guild_id=guild_id,
-                freelancer_id=user_id, origin_channel_id=origin,
+                freelancer_id=user_id, origin_channel_id=origin, freelancer_unverified=False,
             )  # fmt: skip
             effect_ids = await outbox.write(session, [effect]) if moved else []
             if effect_ids:

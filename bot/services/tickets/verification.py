@@ -100,6 +100,8 @@ def checks_passed(order: Order, ticket: Ticket | None = None) -> list[str]:
         "Gig link matches the order's gig",
         "Terms agreed on the marketplace",
     ]
+    if ticket is not None and ticket.freelancer_unverified:  # the seller email changed: nobody proved the new one
+        checks.pop(0)
     if ticket is not None and ticket.buyer_id is not None:
         checks.append(_email_check("Buyer", order.buyer_email, ticket.buyer_proven))
     return checks

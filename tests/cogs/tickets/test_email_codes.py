@@ -259,3 +259,24 @@ async def test_wrong_codes_count_toward_the_order_lock(env, mailbox):
         for _ in range(4):
             await enter(env, asked, "000000", by=person)
     assert (await ask_join(env)).content == proof.LOCKED_SUBJECT  # 16 wrong codes ≥ 15
+
+
+async def test_a_code_mailed_to_the_old_address_is_void_once_the_terms_change_that_email(env, mailbox):
+    from tests.webhooks.events import event, terms
+
+    await env.agree_order()
+    opened = await enter(env, await ask_open(env), mailbox.mails[-1].code)
+    assert "is open" in opened.content
+    asked = await ask_join(env)  # a code to the buyer's address as it was
+    old_code = mailbox.mails[-1].code
+    later = terms("ord_1", agreed_at="2026-11-25T11:00:00+00:00", buyer={"email": "new.buyer@example.com"})
+    await env.deliver(event("order.updated", later))
+    refused = await enter(env, asked, old_code, by=env.buyer)
+    assert refused.content == proof.EXPIRED
+    assert (await tickets(env))[0].buyer_id is None
+
+    env.clock.advance(seconds=61)  # a new code may be asked for
+    asked = await ask_join(env, email="new.buyer@example.com")
+    assert mailbox.mails[-1].recipients == ["new.buyer@example.com"]
+    joined = await enter(env, asked, mailbox.mails[-1].code, by=env.buyer)
+    assert "joined the ticket of order ord_1" in joined.content, joined.content

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.services.escrow.results import NoteRequiredError
 from bot.services.escrow.rules import Action, Role, State
 from bot.services.events.order_book import Outcome
 from tests.services.escrow.escrow_support import BUYER, FREELANCER, OFFICER, Sessions, make_world
@@ -33,9 +34,10 @@ async def test_order_delivered_moves_funded_to_delivered_once(world) -> None:
     assert len(await world.entries()) == 2
 
 
-async def test_order_completed_records_acceptance_so_release_needs_no_override(world) -> None:
+async def test_order_completed_after_delivery_records_acceptance_so_release_needs_no_override(world) -> None:
     await world.order()
     await fund(world)
+    await world.fact("order.delivered", "ord_1", "evt_d")
     await world.fact("order.completed", "ord_1", "evt_c")
     escrow = await world.state()
     assert (escrow.state, escrow.approved_by) == (State.DELIVERED, "marketplace")
@@ -44,21 +46,54 @@ async def test_order_completed_records_acceptance_so_release_needs_no_override(w
     assert change.target is State.RELEASED  # no override reason needed
 
 
-async def test_order_completed_never_releases_by_itself(world) -> None:
+async def test_order_completed_while_funded_is_flagged_and_never_counts_as_approval(world) -> None:
     await world.order()
     await fund(world)
-    await world.fact("order.completed", "ord_1")
-    assert (await world.state()).state == State.DELIVERED
+    await world.fact("order.completed", "ord_1", "evt_c")
+    escrow = await world.state()
+    assert (escrow.state, escrow.approved_at) == (State.FUNDED, None)  # not delivered, not approved
+    assert "does not count as the buyer's approval" in (escrow.flag or "")
+    flag = (await world.entries())[-1]
+    assert (flag.action, flag.from_state, flag.to_state, flag.source_event_id) == ("flag", "funded", "funded", "evt_c")
+    await world.escrow.act("ord_1", Action.DELIVER, actor_id=FREELANCER, actor_role=Role.FREELANCER)
+    assert (await world.state()).approved_at is None
+    with pytest.raises(NoteRequiredError):  # releasing still needs the buyer's approval or a written override
+        await world.escrow.act("ord_1", Action.RELEASE, actor_id=OFFICER, actor_role=Role.OFFICER)
 
 
-async def test_order_completed_before_delivery_state_still_counts_as_approval(world) -> None:
+async def test_order_completed_before_funding_never_counts_as_approval(world) -> None:
     await world.order()
-    await world.fact("order.completed", "ord_1")  # before funding: flagged, recorded on the order
+    await world.fact("order.completed", "ord_1", "evt_c")  # before funding: flagged, recorded on the order
     assert (await world.state()).flag is not None
     await fund(world)
     await world.escrow.act("ord_1", Action.DELIVER, actor_id=FREELANCER, actor_role=Role.FREELANCER)
-    change = await world.escrow.act("ord_1", Action.RELEASE, actor_id=OFFICER, actor_role=Role.OFFICER)
+    escrow = await world.state()
+    assert (escrow.state, escrow.approved_at) == (State.DELIVERED, None)
+    with pytest.raises(NoteRequiredError):
+        await world.escrow.act("ord_1", Action.RELEASE, actor_id=OFFICER, actor_role=Role.OFFICER)
+    change = await world.escrow.act("ord_1", Action.RELEASE, actor_id=OFFICER, actor_role=Role.OFFICER,
+                                    note="buyer confirmed in the ticket")  # fmt: skip
     assert change.target is State.RELEASED
+
+
+async def test_order_completed_again_after_delivery_approves(world) -> None:
+    await world.order()
+    await fund(world)
+    await world.fact("order.completed", "ord_1", "evt_c1")  # early: flagged
+    await world.fact("order.delivered", "ord_1", "evt_d")
+    assert (await world.state()).approved_at is None
+    await world.fact("order.completed", "ord_1", "evt_c2")  # after delivery: the buyer's approval
+    escrow = await world.state()
+    assert escrow.approved_by == "marketplace"
+    assert [e.action for e in await world.entries()] == ["fund", "flag", "deliver", "approve"]
+
+
+async def test_order_completed_never_releases_by_itself(world) -> None:
+    await world.order()
+    await fund(world)
+    await world.fact("order.delivered", "ord_1")
+    await world.fact("order.completed", "ord_1")
+    assert (await world.state()).state == State.DELIVERED
 
 
 async def test_order_cancelled_before_funding_cancels(world) -> None:

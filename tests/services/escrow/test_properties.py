@@ -56,7 +56,7 @@ ACTORS = [
     (OUTSIDER, Role.BUYER),
     (None, Role.MARKETPLACE),
 ]
-ACTIONS = [a for a in Action if a is not Action.FLAG]
+ACTIONS = [a for a in Action if a not in (Action.FLAG, Action.TERMS)]
 NOTES = st.sampled_from([None, "", "a written reason"])
 _orders = itertools.count(1)
 _FUND = (OFFICER, Role.OFFICER, Action.FUND)

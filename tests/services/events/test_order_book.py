@@ -51,13 +51,13 @@ async def test_locked_terms_are_recorded_and_flagged_not_applied(
 ) -> None:
     locked: list[str] = []
 
-    async def lock(_session: AsyncSession, order_id: str) -> bool:
+    async def lock(_session: AsyncSession, order_id: str) -> int | None:
         locked.append(order_id)
-        return True
+        return None  # a payment is held: the terms are frozen
 
     book = order_book(sessions)
     await apply(sessions, book, agreed("o1"), "a")
-    monkeypatch.setattr(MarketplaceEscrow, "terms_locked", staticmethod(lock))
+    monkeypatch.setattr(MarketplaceEscrow, "take_new_terms", staticmethod(lock))
     applied = await apply(sessions, book, update("o1", 11, "999"), "u")
 
     assert applied.outcome is Outcome.TERMS_LOCKED
@@ -72,12 +72,12 @@ async def test_locked_terms_are_recorded_and_flagged_not_applied(
 async def test_stale_update_is_not_even_checked_against_the_lock(
     sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def lock(_session: AsyncSession, _order_id: str) -> bool:
+    async def lock(_session: AsyncSession, _order_id: str) -> int | None:
         raise AssertionError("not needed for stale terms")
 
     book = order_book(sessions)
     await apply(sessions, book, agreed("o1"), "a")
-    monkeypatch.setattr(MarketplaceEscrow, "terms_locked", staticmethod(lock))
+    monkeypatch.setattr(MarketplaceEscrow, "take_new_terms", staticmethod(lock))
     assert (await apply(sessions, book, update("o1", 1, "1"), "old")).outcome is Outcome.TERMS_STALE
 
 
@@ -96,3 +96,19 @@ async def test_next_steps_run_inside_the_transaction(sessions: Sessions, monkeyp
     await apply(sessions, book, agreed("o1"), "a")
     await apply(sessions, book, update("o1", 11, "7"), "u")
     assert seen == [("order.agreed", 1), ("order.updated", 2)]
+
+
+async def test_the_same_terms_again_change_nothing_but_keep_the_newest_agreement_in_force(sessions: Sessions) -> None:
+    book = order_book(sessions)
+    await apply(sessions, book, agreed("o1"), "a")
+    assert (await apply(sessions, book, update("o1", 11, "5"), "u11")).outcome is Outcome.TERMS_APPLIED
+    same = await apply(sessions, book, update("o1", 13, "5.00"), "u13")  # newer, the same terms
+    assert same.outcome is Outcome.TERMS_UNCHANGED and same.changes == ()
+    current = await order(sessions, "o1")
+    assert current is not None and (current.terms_version, current.terms_event_id) == (2, "u13")
+    late = await apply(sessions, book, update("o1", 12, "7"), "u12")  # older than the agreement in force
+    assert late.outcome is Outcome.TERMS_STALE
+    current = await order(sessions, "o1")
+    assert current is not None and current.amount == Decimal("5.00")
+    versions = await history(sessions, "o1")
+    assert [(v.event_id, v.applied) for v in versions] == [("a", True), ("u11", True), ("u13", True), ("u12", False)]
