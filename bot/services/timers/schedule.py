@@ -116,7 +116,8 @@ def still_holds(kind: TimerKind, ticket: Ticket | None, order: Order | None, esc
     if ticket is None or order is None or ticket.state not in (TicketState.OPENING, TicketState.OPEN):
         return False  # no live ticket to say it in
     state = State(escrow.state) if escrow is not None else State.AWAITING_FUNDING
-    approved = (escrow is not None and escrow.approved_at is not None) or order.completed_at is not None
+    # Approved here, or by an `order.completed` after delivery (one that came earlier never counts: PRODUCT.md §4).
+    approved = escrow is not None and escrow.approved_at is not None
     if kind is TimerKind.UNCLAIMED:
         return ticket.claimed_by is None and not state.terminal
     if kind is TimerKind.DELIVERY_OVERDUE:

@@ -120,12 +120,21 @@ async def test_a_dispute_is_escalated_to_the_log_channel_and_a_decided_one_is_no
     assert (await timer(sessions, TimerKind.DISPUTE_ESCALATION, "ord_2")).outcome == TimerOutcome.OBSOLETE
 
 
-async def test_a_marketplace_completion_counts_as_the_approval(sessions) -> None:
-    world = await funded(sessions)
-    await world.fact("order.completed", "ord_1")  # delivered and approved by the marketplace
+async def test_a_marketplace_completion_after_delivery_counts_as_the_approval(sessions) -> None:
+    world = await delivered(sessions)
+    await world.fact("order.completed", "ord_1")  # the buyer accepted the delivered work on the marketplace
     flag = await timer(sessions, TimerKind.APPROVAL_OVERDUE)
     await worker(sessions, Clock(flag.due_at)).work()
     assert await notices(sessions) == []
+
+
+async def test_a_marketplace_completion_before_delivery_never_silences_the_approval_reminders(sessions) -> None:
+    world = await funded(sessions)
+    await world.fact("order.completed", "ord_1")  # too early: flagged, never the buyer's approval (PRODUCT.md §4)
+    await world.escrow.act("ord_1", Action.DELIVER, actor_id=FREELANCER, actor_role=Role.FREELANCER)
+    flag = await timer(sessions, TimerKind.APPROVAL_OVERDUE)
+    await worker(sessions, Clock(flag.due_at)).work()
+    assert [payload(n)["timer"] for n in await notices(sessions)] == ["approval_reminder", "approval_overdue"]
 
 
 async def test_a_restart_does_not_fire_again_and_a_timer_set_before_it_still_fires(sessions, engine) -> None:
