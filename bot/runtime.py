@@ -21,6 +21,7 @@ from bot.db.types import utcnow
 from bot.mail import SmtpMailer
 from bot.metrics import Metrics, MetricsServer
 from bot.services.closing.closer import TicketCloser
+from bot.services.closing.retention import DailyPurge, Retention
 from bot.services.closing.service import ClosingService
 from bot.services.effects import EffectWorker
 from bot.services.escrow.anchors import DailyAnchors
@@ -118,6 +119,10 @@ class Runtime:
         self.anchors = DailyAnchors(
             self.sessions, official_guild_ids=settings.official_guild_ids, on_written=self.effects.wake
         )
+        # Closed tickets' records past TRANSCRIPT_RETENTION_DAYS, purged at start and once a day (PRODUCT.md §5).
+        self.purges = DailyPurge(
+            Retention(self.sessions, data_dir=settings.data_dir, retention_days=settings.transcript_retention_days)
+        )
         self._discord_status = discord_status
         self.processing = True  # this process works the stored events (False: `--receive-only`)
         self._metrics_server: MetricsServer | None = None
@@ -140,6 +145,7 @@ class Runtime:
             self.effects.start()
             self.anchors.start()
             self.timers.start()
+            self.purges.start()
             if self.callbacks is not None:
                 self.callbacks.start()
         if serve_webhooks:
@@ -186,6 +192,7 @@ class Runtime:
         await self.timers.close()
         await self.effects.close()
         await self.anchors.close()
+        await self.purges.close()
         if self.callbacks is not None:
             await self.callbacks.close()
         await self.callback_poster.close()

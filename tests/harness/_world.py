@@ -125,6 +125,7 @@ class DiscordEnv:
             await runtime.processor.close()  # `work_effects`), so each step is deterministic
             await runtime.effects.close()
             await runtime.anchors.close()  # tests pass days with `runtime.anchors.clock` and `.work()`
+            await runtime.purges.close()  # the retention purge runs when a test calls `runtime.purges.work()`
             await runtime.timers.close()  # timers fire only when a test says the time has come (`fire_timers`)
         await dpytest.run_all_events()
 

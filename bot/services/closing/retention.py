@@ -22,7 +22,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,11 @@ from bot.db.types import utcnow
 from bot.services.closing.render import human_size
 from bot.services.closing.storage import transcript_dir
 from bot.services.escrow import audit
+from bot.services.worker import PollingWorker
 
 log = logging.getLogger(__name__)
+
+POLL_SECONDS = 3600.0  # a new day is noticed within the hour
 
 PURGED = repo.PURGED
 ACTION, ACTOR, ROLE = audit.PURGE_ACTION, audit.PURGE_ACTOR, "system"  # `audit.verify` reads blanked notes by it
@@ -213,12 +216,29 @@ class Retention:
         return done
 
 
-async def purge_due(
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    data_dir: str | os.PathLike[str],
-    retention_days: int,
-    now: datetime | None = None,
-) -> list[Purge]:
-    """The daily job: purge every closed ticket past its retention. Safe to run at any time, and twice."""
-    return await Retention(sessions, data_dir=data_dir, retention_days=retention_days).purge(now=now)
+class DailyPurge(PollingWorker):
+    """The daily job of PRODUCT.md §5: at start and then once a day, purge every closed ticket past its retention.
+
+    Safe beside other processes running it (each ticket is claimed in its own transaction by `purge_one`) and
+    after a restart (a ticket purged already is not due any more). A pass that fails is tried again at the next
+    poll; the day counts as done only once a pass went through."""
+
+    name = "guarantor-retention"
+
+    def __init__(
+        self, retention: Retention, *, clock: Callable[[], datetime] = utcnow, poll_seconds: float = POLL_SECONDS
+    ) -> None:
+        super().__init__(poll_seconds=poll_seconds)
+        self._retention = retention
+        self.clock = clock
+        self.last_day: date | None = None  # the day of the last pass that went through
+
+    async def work(self) -> int:
+        now = self.clock()
+        if self.last_day == now.date():
+            return 0
+        done = await self._retention.purge(now=now)
+        self.last_day = now.date()
+        if done:
+            log.info("retention: purged the records of %d closed tickets", len(done))
+        return 0  # one pass a day: the next comes by the clock, not by more work

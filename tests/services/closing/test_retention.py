@@ -23,8 +23,9 @@ from bot.db.models import (
     WebhookEvent,
 )
 from bot.db.types import utcnow
+from bot.runtime import Runtime
 from bot.services.closing import retention as retention_module
-from bot.services.closing.retention import PURGED, Retention, purge_due, redact_callback, redact_event
+from bot.services.closing.retention import PURGED, DailyPurge, Retention, redact_callback, redact_event
 from bot.services.closing.storage import save_transcript
 from bot.services.escrow import audit
 from tests.services.closing.support import message, transcript
@@ -188,11 +189,67 @@ async def test_a_failed_file_delete_rolls_the_purge_back_and_the_next_run_finish
     assert not folder.exists()
 
 
-async def test_the_daily_job_hook_purges_what_is_due(sessions, data_dir) -> None:
+async def purges(sessions, order_id: str) -> int:
+    """How many purge entries the audit chain holds for the order."""
+    async with sessions() as session:
+        rows = await session.execute(select(AuditEntry.action).where(col(AuditEntry.order_id) == order_id))
+    return [action for (action,) in rows].count(retention_module.ACTION)
+
+
+async def test_the_daily_job_purges_what_is_due_once_a_day(sessions, data_dir) -> None:
     await with_transcript(sessions, data_dir, "ord_daily", closed_at=utcnow() - timedelta(days=31))
-    assert await purge_due(sessions, data_dir=data_dir, retention_days=60) == []
-    [done] = await purge_due(sessions, data_dir=data_dir, retention_days=30)
-    assert done.order_id == "ord_daily" and not (data_dir / "transcripts").exists()
+    day = utcnow()
+    job = DailyPurge(Retention(sessions, data_dir=data_dir, retention_days=30), clock=lambda: day)
+    assert await job.work() == 0 and not (data_dir / "transcripts").exists()  # the first pass purges
+    assert await purges(sessions, "ord_daily") == 1
+    await with_transcript(sessions, data_dir, "ord_later", closed_at=utcnow() - timedelta(days=31))
+    await job.work()  # the same day: nothing more
+    assert (data_dir / "transcripts").exists()
+    day += timedelta(days=1)
+    await job.work()  # the next day's pass
+    assert not (data_dir / "transcripts").exists()
+    assert await purges(sessions, "ord_later") == 1 and await purges(sessions, "ord_daily") == 1
+
+
+async def test_the_daily_job_keeps_what_is_not_due_and_retries_a_failed_day(sessions, data_dir, monkeypatch) -> None:
+    folder = await with_transcript(sessions, data_dir, "ord_young", closed_at=utcnow() - timedelta(days=10))
+    job = DailyPurge(Retention(sessions, data_dir=data_dir, retention_days=30))
+    await job.work()
+    assert folder.is_dir() and await purges(sessions, "ord_young") == 0
+    old = await with_transcript(sessions, data_dir, "ord_old", closed_at=utcnow() - timedelta(days=40))
+    job.last_day = None
+
+    def refuse(directory: Path) -> None:
+        raise PermissionError(f"cannot delete {directory.name}")
+
+    monkeypatch.setattr(retention_module, "_delete", refuse)
+    with pytest.raises(PermissionError):
+        await job.work()
+    assert job.last_day is None and old.is_dir()  # the day is not done: the next poll tries again
+    monkeypatch.undo()
+    await job.work()
+    assert not old.exists() and folder.is_dir()
+
+
+async def test_guarantor_run_purges_at_start_and_a_receiver_does_not(sessions, settings) -> None:
+    await closed_ticket(sessions, "ord_due")  # closed 200 days ago: past the default 180
+    receiver = Runtime(settings)
+    try:
+        await receiver.start(serve_webhooks=False, process=False)
+        assert receiver.purges._task is None  # `--receive-only` works no stored data
+    finally:
+        await receiver.close()
+    assert await purges(sessions, "ord_due") == 0
+    runtime = Runtime(settings)
+    try:
+        await runtime.start(serve_webhooks=False)
+        for _ in range(200):  # the first pass runs as the worker starts; wait for it without a clock of our own
+            if runtime.purges.last_day is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert await purges(sessions, "ord_due") == 1
+    finally:
+        await runtime.close()
 
 
 async def test_a_ticket_without_transcript_files_is_purged_all_the_same(sessions, retention) -> None:
