@@ -80,8 +80,7 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
     )
     entry.hash = entry_hash(entry)
     head.hash = entry.hash
-    session.add(entry)
-    await session.flush()
+    await audit_repo.add(session=session, entry=entry)
     return entry
 
 

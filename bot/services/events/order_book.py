@@ -21,7 +21,7 @@ from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Order, OrderTerms
+from bot.db.models import Order
 from bot.db.repos import orders as order_repo
 from bot.db.types import utcnow
 from bot.services.escrow.marketplace import MarketplaceEscrow
@@ -125,12 +125,11 @@ class OrderBook:
     ) -> tuple[Outcome, Order]:
         values = _terms_values(data)
         if order is None:
-            order = Order(id=data.order_id, terms_event_id=webhook_id, **values)
-            session.add(order)
-            session.add(OrderTerms(order_id=order.id, event_id=webhook_id, event_type=event.type, **values))
-            await session.flush()
+            order = await order_repo.add(
+                session=session, order_id=data.order_id, event_id=webhook_id, event_type=event.type, values=values
+            )
             return Outcome.CREATED, order
-        if await order_repo.terms_for_event(session=session, order_id=order.id, event_id=webhook_id):
+        if await order_repo.terms_recorded(session=session, order_id=order.id, event_id=webhook_id):
             return Outcome.ALREADY_APPLIED, order
         if data.agreed_at <= order.agreed_at:
             outcome, note = Outcome.TERMS_STALE, "older than the current terms; not applied"
@@ -138,16 +137,10 @@ class OrderBook:
             outcome, note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
         else:
             outcome, note = Outcome.TERMS_APPLIED, None
-        session.add(
-            OrderTerms(
-                order_id=order.id,
-                event_id=webhook_id,
-                event_type=event.type,
-                applied=outcome is Outcome.TERMS_APPLIED,
-                note=note,
-                **values,
-            )
-        )
+        await order_repo.add_terms(
+            session=session, order_id=order.id, event_id=webhook_id, event_type=event.type, values=values,
+            applied=outcome is Outcome.TERMS_APPLIED, note=note,
+        )  # fmt: skip
         if outcome is Outcome.TERMS_APPLIED:
             for name, value in values.items():
                 setattr(order, name, value)

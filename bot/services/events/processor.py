@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import EventStatus, WebhookEvent
 from bot.db.repos import events as event_repo
 from bot.db.repos import requests as request_repo
+from bot.db.repos.batch import Batch
 from bot.db.types import utcnow
 from bot.services.errors import error_text
 from bot.services.escrow.results import Change
-from bot.services.events.contract import NotJsonError, parse_event, parse_event_json
+from bot.services.events.contract import MarketplaceEvent, NotJsonError, TermsData, parse_event, parse_event_json
 from bot.services.events.order_book import AppliedEvent, OrderBook, Outcome
 from bot.services.tickets import requests
+from bot.services.tickets.links import gig_key
 from bot.services.worker import PollingWorker
 
 log = logging.getLogger(__name__)
@@ -105,10 +107,9 @@ class EventProcessor(PollingWorker):
         applied: list[AppliedEvent] = []
         async with self._sessions.begin() as session:
             batch = await event_repo.claim_batch(session=session, now=utcnow(), limit=limit)
+            if not one_by_one:
+                return len(batch), await self._apply_all(session, batch)
             for stored in batch:
-                if not one_by_one:
-                    applied.append(await self._apply(session, stored))
-                    continue
                 event_id = int(stored.id or 0)
                 try:
                     async with session.begin_nested():
@@ -184,14 +185,28 @@ class EventProcessor(PollingWorker):
         except Exception:
             log.exception("waking the workers after processing failed")
 
-    async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:
+    async def _apply_all(self, session: AsyncSession, batch: Sequence[WebhookEvent]) -> list[AppliedEvent]:
+        """Apply a claimed batch as a whole: what its events read is read first, a few queries in all
+        (`bot.db.repos.batch`), and what they write is written after the last one, one statement per table;
+        then the events are marked, one statement per outcome."""
+        events = [(stored, _parsed(stored)) for stored in batch]
+        order_ids = {event.data.order_id for _stored, event in events if event.data is not None}
+        gigs = {gig_key(event.data.gig_url) for _stored, event in events if isinstance(event.data, TermsData)}
+        webhook_ids = {stored.webhook_id for stored in batch}
+        work = await Batch.open(session, order_ids=order_ids, event_ids=webhook_ids, gig_keys=gigs, now=utcnow())
         try:
-            event = parse_event_json(stored.body)
-        except NotJsonError:
-            # Stored by an earlier build, which parsed bodies with json.loads: it also took lone
-            # surrogate escapes and deep nesting, which pydantic-core refuses. Acknowledged, so applied.
-            event = parse_event(json.loads(stored.body))
-        applied = await self._orders.apply(session, event, stored.webhook_id)
+            applied = [await self._orders.apply(session, event, stored.webhook_id) for stored, event in events]
+            await work.write()
+        finally:
+            work.close()
+        outcomes: dict[EventStatus, list[int]] = {status: [] for status in EventStatus}
+        for stored, one in zip(batch, applied, strict=True):
+            outcomes[_STATUS.get(one.outcome, EventStatus.PROCESSED)].append(int(stored.id or 0))
+        await event_repo.mark(session=session, outcomes=outcomes, now=utcnow())
+        return applied
+
+    async def _apply(self, session: AsyncSession, stored: WebhookEvent) -> AppliedEvent:
+        applied = await self._orders.apply(session, _parsed(stored), stored.webhook_id)
         stored.attempts += 1
         stored.last_error = None
         if applied.outcome is Outcome.WAITING:
@@ -217,3 +232,15 @@ class EventProcessor(PollingWorker):
 
     async def work(self) -> int:
         return await self.process_due()
+
+
+_STATUS = {Outcome.WAITING: EventStatus.WAITING, Outcome.IGNORED: EventStatus.IGNORED}  # else: processed
+
+
+def _parsed(stored: WebhookEvent) -> MarketplaceEvent:
+    try:
+        return parse_event_json(stored.body)
+    except NotJsonError:
+        # Stored by an earlier build, which parsed bodies with json.loads: it also took lone
+        # surrogate escapes and deep nesting, which pydantic-core refuses. Acknowledged, so applied.
+        return parse_event(json.loads(stored.body))
