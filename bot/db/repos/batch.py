@@ -189,11 +189,14 @@ class Batch:
             if guilds:
                 configs = await session.scalars(select(GuildConfig).where(col(GuildConfig.guild_id).in_(guilds)))
                 self.configs = dict.fromkeys(guilds) | {config.guild_id: config for config in configs}
-        if event_ids:
-            terms = select(TERMS.c.order_id, TERMS.c.event_id).where(TERMS.c.event_id.in_(event_ids))
-            self.terms_seen = {(row[0], row[1]) for row in (await session.execute(terms)).all()}
-            audit = select(AUDIT.c.order_id, AUDIT.c.source_event_id).where(AUDIT.c.source_event_id.in_(event_ids))
-            self.audit_seen = {(row[0], row[1]) for row in (await session.execute(audit)).all()}
+        if event_ids and order_ids:
+            wanted = set(event_ids)  # an order has a few of each: matched here, not by the database
+            terms = select(TERMS.c.order_id, TERMS.c.event_id).where(TERMS.c.order_id.in_(order_ids))
+            rows = (await session.execute(terms)).all()
+            self.terms_seen = {(row[0], row[1]) for row in rows if row[1] in wanted}
+            audit = select(AUDIT.c.order_id, AUDIT.c.source_event_id).where(AUDIT.c.order_id.in_(order_ids))
+            rows = (await session.execute(audit)).all()
+            self.audit_seen = {(row[0], row[1]) for row in rows if row[1] in wanted}
         if gig_keys:
             if self.postgres:  # the gigs' requests and their agreements take turns (`requests.lock_gig`)
                 await session.execute(

@@ -63,7 +63,8 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
     """Chain `record` onto the log inside the caller's transaction."""
     # The head stays locked from here to the commit, so appends are strictly one after another.
     head = await audit_repo.claim_head(session=session)
-    entry = AuditEntry(
+    entry = audit_repo.new_entry(
+        session=session,
         seq=head.seq,
         order_id=record.order_id,
         action=record.action,
