@@ -132,6 +132,8 @@ async def insert(engine: Any, table: Any, batch: list[dict[str, Any]], size: int
 async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, float]:
     engine = create_engine(url)
     await upgrade(engine)
+    if url.startswith("postgresql"):  # a database used before (by tests, by a run): start from empty tables
+        await empty(url)
     table = WebhookEvent.__table__  # type: ignore[attr-defined]
     stored = rows(orders, seed)
     async with engine.begin() as connection:  # the baseline writes into a scratch twin of the table

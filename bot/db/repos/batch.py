@@ -47,6 +47,8 @@ from bot.db.models import (
 )
 
 KEY = "guarantor.event_batch"
+# PostgreSQL: a transaction's advisory lock on each key, one after another in the order given.
+_LOCK_ALL = text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) k")
 M = TypeVar("M", bound=SQLModel)
 
 ORDERS, TERMS, ESCROWS = table_of(Order), table_of(OrderTerms), table_of(Escrow)
@@ -176,6 +178,11 @@ class Batch:
 
     async def _read(self, order_ids: list[str], event_ids: list[str], gig_keys: list[str], now: datetime) -> None:
         session = self._session
+        if order_ids and self.postgres:
+            # The batch's orders are its own until the commit, also the ones it may make: another worker's batch
+            # with events of the same orders waits here, before it holds anything (so no two batches ever wait
+            # on each other in a circle, and never on an order the other is making).
+            await session.execute(_LOCK_ALL, {"keys": [f"order:{order_id}" for order_id in order_ids]})
         if order_ids:
             orders = select(ORDERS).where(ORDERS.c.id.in_(order_ids)).order_by(ORDERS.c.id)
             escrows = select(ESCROWS).where(ESCROWS.c.order_id.in_(order_ids)).order_by(ESCROWS.c.order_id)
@@ -199,10 +206,7 @@ class Batch:
             self.audit_seen = {(row[0], row[1]) for row in rows if row[1] in wanted}
         if gig_keys:
             if self.postgres:  # the gigs' requests and their agreements take turns (`requests.lock_gig`)
-                await session.execute(
-                    text("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(CAST(:keys AS text[])) k"),
-                    {"keys": gig_keys},
-                )
+                await session.execute(_LOCK_ALL, {"keys": gig_keys})
             query = (
                 select(TicketRequest)
                 .where(
