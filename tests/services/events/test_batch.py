@@ -4,6 +4,7 @@ events leave applied one at a time, each in its own transaction, and costs a few
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -11,7 +12,17 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.models import AuditEntry, DiscordEffect, Escrow, Order, OrderTerms, Ticket, TicketRequest, WebhookEvent
+from bot.db.models import (
+    AuditEntry,
+    CallbackDelivery,
+    DiscordEffect,
+    Escrow,
+    Order,
+    OrderTerms,
+    Ticket,
+    TicketRequest,
+    WebhookEvent,
+)
 from bot.services.escrow import audit
 from bot.services.events.processor import EventProcessor
 from bot.services.tickets import requests as ticket_requests
@@ -87,8 +98,11 @@ async def snapshot(sessions: Sessions, prefix: str) -> dict[str, Any]:
     async with sessions() as session:
         everything = {
             model.__name__: (await session.scalars(select(model))).all()
-            for model in (Order, OrderTerms, Escrow, AuditEntry, DiscordEffect, Ticket, TicketRequest, WebhookEvent)
-        }
+            for model in (
+                Order, OrderTerms, Escrow, AuditEntry, DiscordEffect, Ticket, TicketRequest, WebhookEvent,
+                CallbackDelivery,
+            )
+        }  # fmt: skip
     entries = sorted((e for e in everything["AuditEntry"] if ours(e.order_id)), key=lambda e: e.seq)
     rank = {e.seq: n for n, e in enumerate(entries)}  # the chain's numbers: in the same order, not the same values
 
@@ -97,6 +111,11 @@ async def snapshot(sessions: Sessions, prefix: str) -> dict[str, Any]:
         key = re.sub(r"request:\d+|[0-9a-f]{32}", "#", values["key"])  # a request's id, a channel's random name
         values["key"] = re.sub(r":(\d+)", lambda m: f":#{rank[int(m.group(1))]}", key)
         return values
+
+    def callback(row: CallbackDelivery) -> str:
+        data = json.loads(row.body)["data"]
+        data["audit"]["seq"], data["audit"]["hash"], data["at"] = rank[data["audit"]["seq"]], "", ""
+        return json.dumps([row.webhook_id, data], sort_keys=True).replace(prefix, "*")
 
     return {
         "orders": sorted((plain(r, set()) for r in everything["Order"] if ours(r.id)), key=str),
@@ -108,6 +127,7 @@ async def snapshot(sessions: Sessions, prefix: str) -> dict[str, Any]:
         "requests": sorted(
             (plain(r, {"expires_at"}) for r in everything["TicketRequest"] if ours(r.order_id)), key=str
         ),
+        "callbacks": sorted(callback(r) for r in everything["CallbackDelivery"] if ours(r.order_id)),
         "events": sorted(
             (r.webhook_id.replace(prefix, "*"), r.status, r.attempts, r.last_error, r.processed_at is not None)
             for r in everything["WebhookEvent"]
@@ -121,7 +141,7 @@ async def store_all(sessions: Sessions, prefix: str, events: list[tuple[str, dic
 
 
 async def test_a_batch_leaves_what_one_event_at_a_time_leaves(sessions: Sessions) -> None:
-    processor = EventProcessor(sessions, order_book(sessions))
+    processor = EventProcessor(sessions, order_book(sessions, callbacks_enabled=True))
     for prefix in ("batch-", "single-"):
         await prepare(sessions, prefix)
 
@@ -146,6 +166,7 @@ async def test_a_batch_leaves_what_one_event_at_a_time_leaves(sessions: Sessions
     assert {a["action"] for a in batched["audit"]} >= {"flag", "cancel", "deliver", "approve"}
     assert len(batched["tickets"]) == 1 and {r["state"] for r in batched["requests"]} == {"fulfilled", "rejected"}
     assert ("*w9", "waiting", 1, None, False) in batched["events"]
+    assert len(batched["callbacks"]) == 2  # the state changes: a delivery after funding, a cancellation
     async with sessions() as session:
         assert (await audit.verify(session=session)).ok  # one chain, whichever way its entries were written
 
