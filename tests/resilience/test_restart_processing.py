@@ -19,7 +19,7 @@ from tests.services.helpers import Sessions, store
 from tests.webhooks.events import agreed, event
 from tests.webhooks.test_durability import free_port, start_server
 
-ORDERS = 40
+ORDERS = 300  # 600 events: more than one batch (`processor.BATCH`), so a kill can land between two
 KILL_AFTER_PROCESSED = 12
 
 
