@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 5.0
-BATCH = 256  # events a transaction (while no webhooks arrive): its reads and writes are a few statements each
+BATCH = 1024  # events a transaction (while no webhooks arrive): its reads and writes are a few statements each
 BUSY_BATCH = 4  # events a transaction while webhooks are arriving
 # While webhooks are arriving, acknowledging them comes first: processing waits for a quiet
 # moment, but never longer than this per event, so it always makes progress. (On SQLite an
