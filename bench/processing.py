@@ -309,7 +309,7 @@ def main() -> None:
         f"  CPU of this process:             {result['events'] / result['cpu']:9.0f} events per CPU second "
         f"({result['cpu']:.1f} s; on a busy machine events/s falls below it)"
     )
-    print(f"  statements sent per event:       {result['statements']:9.1f}")
+    print(f"  statements sent per event:       {result['statements']:9.2f}")
     ok = result["left"] == 0 and result["orders_ok"] == 1.0
     print(f"  check: {'ok' if ok else 'FAILED'} ({int(result['left'])} events not processed)")
     if latency is not None:
