@@ -15,19 +15,26 @@ from bot.db.models import EventStatus, Order, OrderTerms, WebhookEvent
 from bot.db.models.escrow import AuditEntry, Escrow
 from bot.runtime import Runtime
 from bot.settings import Settings
-from tests.services.helpers import Sessions, store
-from tests.webhooks.events import agreed, event
+from tests.services.helpers import Sessions
+from tests.webhooks.events import agreed, dumps, event
 from tests.webhooks.test_durability import free_port, start_server
 
-ORDERS = 40
+ORDERS = 1200  # 2,400 events: more than two batches (`processor.BATCH`), so a kill can land between two
 KILL_AFTER_PROCESSED = 12
 
 
 async def store_history(sessions: Sessions, orders: int) -> None:
-    """Per order: agreed, then cancelled (which moves the escrow and writes audit entries)."""
-    for n in range(orders):
-        await store(sessions, f"agreed_{n}", agreed(f"ord_{n}"))
-        await store(sessions, f"cancelled_{n}", event("order.cancelled", {"order_id": f"ord_{n}", "reason": "r"}))
+    """Per order: agreed, then cancelled (which moves the escrow and writes audit entries); stored as the intake
+    stores them, in one transaction here (there are thousands)."""
+    async with sessions.begin() as session:
+        for n in range(orders):
+            for msg_id, document in (
+                (f"agreed_{n}", agreed(f"ord_{n}")),
+                (f"cancelled_{n}", event("order.cancelled", {"order_id": f"ord_{n}", "reason": "r"})),
+            ):
+                order_id = document["data"]["order_id"]
+                body = dumps(document)
+                session.add(WebhookEvent(webhook_id=msg_id, type=document["type"], order_id=order_id, body=body))
 
 
 async def count(engine: AsyncEngine, model: type, *where: object) -> int:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Update, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db.models import AuditEntry, AuditHead
+from bot.db.repos import batch as batches
 
 GENESIS = "0" * 64  # the hash an empty chain ends in (migration 0003 makes the head row with it)
 PAGE = 500  # entries read per query by `entries`
+_COLUMNS = [column for column in AuditEntry.model_fields if column != "id"]
 
 
 async def _ensure_head(session: AsyncSession) -> None:
@@ -27,11 +30,20 @@ async def claim_head(*, session: AsyncSession) -> AuditHead:
     `hash` the previous entry's hash; set `hash` to the new entry's.
 
     The head is written first, so its row lock (PostgreSQL) or the database's write lock (SQLite)
-    is held from here to the commit: appends are strictly one after another."""
+    is held from here to the commit: appends are strictly one after another. A batch of events claims it once,
+    for its first entry, and numbers the rest itself (`Batch.claim_head`)."""
+    batch = batches.of(session)
+    if batch is not None:
+        if (held := batch.claim_head()) is not None:
+            return held
+        stored = await _claim(session, update(AuditHead).values(seq=col(AuditHead.seq)))
+        return batch.claim_head((stored.seq, stored.hash)) or stored
+    return await _claim(session, update(AuditHead).values(seq=col(AuditHead.seq) + 1))
+
+
+async def _claim(session: AsyncSession, statement: Update) -> AuditHead:
     claim = (
-        update(AuditHead)
-        .where(col(AuditHead.id) == 1)
-        .values(seq=col(AuditHead.seq) + 1)
+        statement.where(col(AuditHead.id) == 1)
         .returning(AuditHead)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
@@ -66,8 +78,28 @@ async def acted_as(*, session: AsyncSession, order_id: str, actor: str, role: st
     return bool(await session.scalar(query))
 
 
+def new_entry(*, session: AsyncSession, **values: Any) -> AuditEntry:
+    """An entry to chain and `add` (in a batch of events, made the cheap way: `batch.detached`)."""
+    if batches.of(session) is None:
+        return AuditEntry(**values)
+    return batches.detached(AuditEntry, {"id": None, **values})
+
+
+async def add(*, session: AsyncSession, entry: AuditEntry) -> None:
+    """Store a chained entry (in a batch of events: with the batch's other writes)."""
+    batch = batches.of(session)
+    if batch is None:
+        session.add(entry)
+        await session.flush()
+        return
+    batch.add_audit({column: getattr(entry, column) for column in _COLUMNS})
+
+
 async def event_recorded(*, session: AsyncSession, order_id: str, source_event_id: str) -> bool:
     """Has this marketplace event already left an audit entry on this order?"""
+    batch = batches.of(session)
+    if batch is not None and order_id in batch.orders.held:
+        return (order_id, source_event_id) in batch.audit_seen
     query = select(
         exists().where(
             col(AuditEntry.order_id) == order_id,

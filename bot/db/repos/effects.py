@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from bot.db.models import DiscordEffect, EffectStatus
+from bot.db.repos import batch as batches
 
 # Every other effect of an order waits for its channel to be made.
 FIRST_KIND = "ticket.open"
@@ -27,6 +28,10 @@ def _rowcount(result: object) -> int:
 async def add(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Write effects inside the caller's transaction; a row whose `key` exists is skipped. Returns the new ids."""
     if not rows:
+        return []
+    batch = batches.of(session)
+    if batch is not None:  # written with the batch's other writes; nobody waits for their ids
+        batch.add_effects(rows)
         return []
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (

@@ -12,10 +12,31 @@ from sqlmodel import col
 
 from bot.db.core import rowcount
 from bot.db.models import Escrow
+from bot.db.repos import batch as batches
 from bot.db.types import utcnow
 
 
+def _held(session: AsyncSession, order_id: str) -> tuple[bool, Escrow | None]:
+    """In a batch of events: (True, the batch's copy of the escrow, or None when there is none)."""
+    batch = batches.of(session)
+    if batch is not None and order_id in batch.escrows.held:
+        escrow: Escrow | None = batch.escrows.held[order_id]
+        return True, escrow
+    return False, None
+
+
+def _batch(session: AsyncSession) -> batches.Batch:
+    batch = batches.of(session)
+    assert batch is not None
+    return batch
+
+
 async def get(*, session: AsyncSession, order_id: str, fresh: bool = False) -> Escrow | None:
+    """The order's escrow (`fresh`: as stored now, not as this session read it before; in a batch of events the
+    batch's copy, which is the one that changes)."""
+    held, escrow = _held(session, order_id)
+    if held:
+        return escrow
     query = select(Escrow).where(col(Escrow.order_id) == order_id)
     if fresh:
         query = query.execution_options(populate_existing=True)
@@ -25,6 +46,13 @@ async def get(*, session: AsyncSession, order_id: str, fresh: bool = False) -> E
 async def create(*, session: AsyncSession, order_id: str, state: str) -> bool:
     """Insert the escrow unless it exists; True when this call made it."""
     values = {"order_id": order_id, "state": state, "version": 0, "created_at": utcnow(), "updated_at": utcnow()}
+    held, escrow = _held(session, order_id)
+    if held:
+        if escrow is not None:
+            return False
+        none = {"payment_reference": None, "approved_by": None, "approved_at": None, "flag": None}
+        _batch(session).escrows.add(values | none)
+        return True
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(Escrow).values(**values).on_conflict_do_nothing(index_elements=["order_id"])
     return bool(rowcount(await session.execute(statement)))
@@ -32,6 +60,12 @@ async def create(*, session: AsyncSession, order_id: str, state: str) -> bool:
 
 async def compare_and_set(*, session: AsyncSession, order_id: str, version: int, values: dict[str, Any]) -> bool:
     """`UPDATE escrows SET ..., version = version + 1 WHERE order_id = ? AND version = ?`; True if it won."""
+    held, escrow = _held(session, order_id)
+    if held:
+        if escrow is None or escrow.version != version:
+            return False
+        _batch(session).escrows.change(order_id, {**values, "version": version + 1, "updated_at": utcnow()})
+        return True
     statement = (
         update(Escrow)
         .where(col(Escrow.order_id) == order_id, col(Escrow.version) == version)
@@ -44,6 +78,12 @@ async def compare_and_set(*, session: AsyncSession, order_id: str, version: int,
 async def bump_version(*, session: AsyncSession, order_id: str) -> int | None:
     """Something every pending form and decision depends on changed (who the parties are): they must look again.
     Returns the new version (None: the order has no escrow)."""
+    held, escrow = _held(session, order_id)
+    if held:
+        if escrow is None:
+            return None
+        changed = _batch(session).escrows.change(order_id, {"version": escrow.version + 1, "updated_at": utcnow()})
+        return int(changed.version)
     statement = (
         update(Escrow)
         .where(col(Escrow.order_id) == order_id)
@@ -55,6 +95,11 @@ async def bump_version(*, session: AsyncSession, order_id: str) -> int | None:
 
 
 async def set_flag(*, session: AsyncSession, order_id: str, flag: str) -> None:
+    held, escrow = _held(session, order_id)
+    if held:
+        if escrow is not None:
+            _batch(session).escrows.change(order_id, {"flag": flag, "updated_at": utcnow()})
+        return
     statement = (
         update(Escrow)
         .where(col(Escrow.order_id) == order_id)
@@ -94,7 +139,17 @@ async def every_state(*, session: AsyncSession, page: int = 1000) -> AsyncIterat
 async def take_new_terms(*, session: AsyncSession, order_id: str, state: str) -> int | None:
     """New terms for an escrow still in `state` (waiting for payment): bump its version, remembering that this
     version came from a change of terms. Atomic with the state check, so a payment confirmed at the same moment
-    either lands first (then this returns None: the terms are frozen) or loses its compare-and-set."""
+    either lands first (then this returns None: the terms are frozen) or loses its compare-and-set. In a batch of
+    events its copy of the escrow changes (the batch holds the row locked until the commit)."""
+    held, escrow = _held(session, order_id)
+    if held:
+        if escrow is None or escrow.state != state:
+            return None
+        version = escrow.version + 1
+        _batch(session).escrows.change(
+            order_id, {"version": version, "terms_changed_version": version, "updated_at": utcnow()}
+        )
+        return version
     statement = (
         update(Escrow)
         .where(col(Escrow.order_id) == order_id, col(Escrow.state) == state)

@@ -70,6 +70,20 @@ async def claim_batch(*, session: AsyncSession, now: datetime, limit: int) -> Se
     return (await session.scalars(query.with_for_update(skip_locked=True))).all()
 
 
+async def mark(*, session: AsyncSession, outcomes: dict[EventStatus, list[int]], now: datetime) -> None:
+    """Applied events, one statement per outcome: processed and ignored ones are done (`now`), waiting ones wait
+    for their order's agreement; each counts one more attempt and drops any earlier error."""
+    for status, event_ids in outcomes.items():
+        if not event_ids:
+            continue
+        values: dict[str, object] = {"status": status.value, "attempts": col(WebhookEvent.attempts) + 1}
+        values["last_error"] = None
+        if status is not EventStatus.WAITING:
+            values["processed_at"] = now
+        statement = update(WebhookEvent).where(col(WebhookEvent.id).in_(event_ids)).values(values)
+        await session.execute(statement.execution_options(synchronize_session=False))
+
+
 async def stranded_ids(*, session: AsyncSession, limit: int) -> Sequence[int]:
     """Waiting events whose order exists after all: its agreement committed while they were being marked waiting."""
     query = (

@@ -12,9 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from bot.db.models import RequestState, TicketRequest
+from bot.db.repos import batch as batches
 
 
 async def pending_for_gig(*, session: AsyncSession, gig_key: str, now: datetime) -> Sequence[TicketRequest]:
+    batch = batches.of(session)
+    if batch is not None and gig_key in batch.pending:  # read (after `lock_gig`) with the batch of events
+        waiting, batch.pending[gig_key] = batch.pending[gig_key], []  # resolving answers each one
+        return [request for request in waiting if request.expires_at > now]
     query = (
         select(TicketRequest)
         .where(
@@ -67,6 +72,9 @@ async def lock_gig(*, session: AsyncSession, gig_key: str) -> None:
     PostgreSQL: a transaction-level advisory lock on the key's hash. SQLite runs one writer at a time;
     the caller's next write takes the database's write lock and its reads then see every commit before it.
     """
+    batch = batches.of(session)
+    if batch is not None and gig_key in batch.pending:  # the batch of events locked its gigs already
+        return
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": gig_key})
 

@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from bot.db.core import rowcount, table_of
 from bot.db.models import Escrow, Order, Ticket, TicketState
+from bot.db.repos import batch as batches
 from bot.db.types import utcnow
 
 _ORDER = col(Order.id) == col(Ticket.order_id)  # a ticket's order, as a join condition
@@ -18,6 +19,9 @@ _ESCROW = col(Escrow.order_id) == col(Ticket.order_id)  # a ticket's escrow, as 
 
 
 async def for_order(*, session: AsyncSession, order_id: str, fresh: bool = False) -> Ticket | None:
+    batch = batches.of(session)
+    if batch is not None and order_id in batch.tickets:  # read with the batch of events this session applies
+        return batch.tickets[order_id]
     query = select(Ticket).where(col(Ticket.order_id) == order_id)
     if fresh:  # what the database holds now, not what this session read before
         query = query.execution_options(populate_existing=True)

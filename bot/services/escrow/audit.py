@@ -117,7 +117,8 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
     key = key_of(session)
     # The head stays locked from here to the commit, so appends are strictly one after another.
     head = await audit_repo.claim_head(session=session)
-    entry = AuditEntry(
+    entry = audit_repo.new_entry(
+        session=session,
         seq=head.seq,
         order_id=record.order_id,
         action=record.action,
@@ -135,8 +136,7 @@ async def append(*, session: AsyncSession, record: Record, at: datetime | None =
     )
     entry.hash = entry_hash(entry, key)
     head.hash = entry.hash
-    session.add(entry)
-    await session.flush()
+    await audit_repo.add(session=session, entry=entry)
     return entry
 
 

@@ -143,27 +143,31 @@ class OrderBook:
         """Record the terms an event carries; apply them if they are newer, different, and no payment is held yet
         (the escrow's version goes up with them: `MarketplaceEscrow.take_new_terms`)."""
         values = _terms_values(data)
-        row = OrderTerms(order_id=data.order_id, event_id=webhook_id, event_type=event.type, **values)
         if order is None:
-            order = Order(id=data.order_id, terms_event_id=webhook_id, **values)
-            session.add(order)
-            session.add(row)
-            await session.flush()
+            order = await order_repo.add(
+                session=session, order_id=data.order_id, event_id=webhook_id, event_type=event.type, values=values
+            )
             return Outcome.CREATED, order, None
-        if await order_repo.terms_for_event(session=session, order_id=order.id, event_id=webhook_id):
+        if await order_repo.terms_recorded(session=session, order_id=order.id, event_id=webhook_id):
             return Outcome.ALREADY_APPLIED, order, None
+        # What the comparison and the change's record read (`order_repo.add_terms` stores the version).
+        row = OrderTerms(order_id=data.order_id, event_id=webhook_id, event_type=event.type, **values)
         change = compare(order, row)
-        version = None
+        version = note = None
         if data.agreed_at <= order.agreed_at:
-            outcome, row.note = Outcome.TERMS_STALE, "older than the current terms; not applied"
+            outcome, note = Outcome.TERMS_STALE, "older than the current terms; not applied"
         elif change is None:  # the newest agreement still; names and spelling may differ, nothing that matters
-            outcome, row.note = Outcome.TERMS_UNCHANGED, "the same terms as the current ones (by their digest)"
+            outcome, note = Outcome.TERMS_UNCHANGED, "the same terms as the current ones (by their digest)"
         elif (version := await self._escrow.take_new_terms(session, order.id)) is None:
-            outcome, row.note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
+            outcome, note = Outcome.TERMS_LOCKED, "arrived after funding; recorded for the officers, not applied"
         else:
             outcome = Outcome.TERMS_APPLIED
         row.applied = outcome in (Outcome.TERMS_APPLIED, Outcome.TERMS_UNCHANGED)
-        session.add(row)
+        row.note = note
+        await order_repo.add_terms(
+            session=session, order_id=order.id, event_id=webhook_id, event_type=event.type, values=values,
+            applied=row.applied, note=note,
+        )  # fmt: skip
         recorded = None
         if row.applied:  # unchanged terms are applied too, so that `agreed_at` orders the next ones right
             old = OrderTerms(order_id=order.id, event_id=order.terms_event_id, event_type="", **_current(order))

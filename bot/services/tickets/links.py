@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 
@@ -37,5 +38,6 @@ def parse_gig_link(text: str) -> GigLink:
     return GigLink(host=host.removeprefix("www."), path=path)
 
 
+@lru_cache(maxsize=4096)  # the processor asks for the same links again and again (a batch's gigs, then each order's)
 def gig_key(url: str) -> str:
     return parse_gig_link(url).key

@@ -417,3 +417,22 @@ async def test_a_pass_expires_waiting_requests_at_most_once_a_minute(sessions: S
         (request,) = (await session.scalars(select(TicketRequest))).all()
         (told,) = (await session.scalars(select(DiscordEffect))).all()
     assert request.state == "expired" and told.kind == "ticket.tell" and '"user_id":3' in told.payload
+
+
+async def test_batches_stay_short_for_a_while_after_webhooks_arrived(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog is drained in big batches (a batch costs the same few statements whatever its size), but a batch
+    holds SQLite's write lock for its whole length: while webhooks arrive a pass takes a few events, and for
+    `RECENT_SECONDS` after the last one it takes `RECENT_BATCH`."""
+    monkeypatch.setattr(processing, "BUSY_BATCH", 2)
+    monkeypatch.setattr(processing, "RECENT_BATCH", 3)
+    busy = True
+    processor = EventProcessor(sessions, order_book(sessions), busy=lambda: busy, max_defer_seconds=0)
+    for n in range(12):
+        await store(sessions, f"m{n}", agreed(f"o{n}"))
+    assert await processor.process_due() == 2  # webhooks arriving
+    busy = False
+    assert await processor.process_due() == 3  # they arrived a moment ago
+    monkeypatch.setattr(processing, "RECENT_SECONDS", 0.0)  # … long enough ago
+    assert await processor.process_due() == 7
