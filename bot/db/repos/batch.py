@@ -187,7 +187,10 @@ class Batch:
             orders = select(ORDERS).where(ORDERS.c.id.in_(order_ids)).order_by(ORDERS.c.id)
             escrows = select(ESCROWS).where(ESCROWS.c.order_id.in_(order_ids)).order_by(ESCROWS.c.order_id)
             if self.postgres:
-                orders, escrows = orders.with_for_update(), escrows.with_for_update()
+                # NO KEY UPDATE: a change elsewhere that writes a row referring to one of these orders (an escrow
+                # action setting its timers) takes a KEY SHARE lock on the order, and must not wait for the batch
+                # while the batch waits for that change's escrow.
+                orders, escrows = orders.with_for_update(key_share=True), escrows.with_for_update(key_share=True)
             self.orders.load((await session.execute(orders)).all(), order_ids)
             self.escrows.load((await session.execute(escrows)).all(), order_ids)
             tickets = (await session.scalars(select(Ticket).where(col(Ticket.order_id).in_(order_ids)))).all()

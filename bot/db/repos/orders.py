@@ -24,8 +24,8 @@ async def get(*, session: AsyncSession, order_id: str, lock: bool = False) -> Or
         held: Order | None = batch.orders.held[order_id]
         return held
     query = select(Order).where(col(Order.id) == order_id)
-    if lock:
-        query = query.with_for_update()
+    if lock:  # FOR NO KEY UPDATE: rows that refer to the order (timers, say) may still be written meanwhile
+        query = query.with_for_update(key_share=True)
     return (await session.scalars(query)).first()
 
 
