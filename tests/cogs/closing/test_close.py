@@ -179,6 +179,31 @@ async def test_locking_keeps_the_channel_read_only_under_closed_tickets(make_dis
     assert any("channel stays, read-only" in dm for dm in dms_to(env, sent, env.buyer))
 
 
+async def test_a_party_with_closed_dms_is_told_in_the_ticket_pinging_only_them(make_discord_env, settings, monkeypatch):
+    locking = settings.model_copy(update={"closed_ticket_action": "lock"})  # the channel stays to be told in
+    env = await make_discord_env(factory=lambda: create_bot(locking, serve_webhooks=False))
+    sent = spy(env, monkeypatch)
+    await with_log_channel(env)
+    await env.agree_order()
+    ticket = await env.open_ticket_and_join()
+    await refunded(ticket)
+    env.close_dms(env.buyer)
+    before = len(sent)
+    asked = await env.driver.click(ticket.summary, "guarantee:close:ord_1", by=env.officer)
+    await env.driver.click(asked, yes_of_close(asked), by=env.officer)
+    await env.work_effects()
+
+    assert (await ticket_row(env)).state == "closed"
+    closing = sent[before:]
+    in_ticket = [p for cid, p in closing if cid == ticket.channel.id and f"<@{env.buyer.id}>" in p.get("content", "")]
+    assert len(in_ticket) == 1, in_ticket
+    mentions = in_ticket[0]["allowed_mentions"]
+    assert mentions["users"] == [str(env.buyer.id)] or mentions["users"] == [env.buyer.id]
+    assert mentions.get("parse", []) == [] and not mentions.get("roles")
+    assert "closed" in in_ticket[0]["content"]
+    assert any("closed" in dm for dm in dms_to(env, sent, env.freelancer))  # the other party by DM, as usual
+
+
 async def test_a_transcript_that_cannot_be_saved_leaves_the_channel_and_tells_the_officer(ticket, sent) -> None:
     env = ticket.env
     await with_log_channel(env)

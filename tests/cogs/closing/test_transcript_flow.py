@@ -4,6 +4,7 @@ with aiohttp, both pages saved with the HTML digest (the closing flow then recor
 from __future__ import annotations
 
 import hashlib
+import html
 
 import pytest
 from aiohttp import web
@@ -13,6 +14,7 @@ from cogs.closing._downloads import AiohttpAttachmentFetcher
 from cogs.closing._history import read_transcript
 from tests.cogs.closing.conftest import stored_message
 from tests.services.closing.support import HOSTILE, active_markup
+from tests.services.closing.test_browser import CHROMIUM, left_a_mark, rendered_dom
 from tests.services.closing.world import closed_ticket
 
 
@@ -50,3 +52,32 @@ async def test_a_busy_ticket_channel_becomes_a_saved_transcript(env, sessions, c
     assert active_markup(html) == []
     assert "line 599" in html and "line 599" in saved.text.read_text()
     assert env.freelancer.display_name in html and "refunded" in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian: apt-get install -y chromium)")
+async def test_a_transcript_the_flow_saved_reads_in_a_browser_and_runs_nothing(env, sessions, cdn, settings, tmp_path):
+    """The file closing writes (read through discord.py, files downloaded), not a made-up transcript, opened in a
+    real browser: every line there as text, the hostile ones included, and nothing in it runs."""
+    people = (env.freelancer.id, env.buyer.id, env.officer.id)
+    await closed_ticket(sessions, "ord_seen", people=people, guild_id=env.guild.id)
+    for n in range(120):
+        stored_message(env.channel, (env.freelancer, env.buyer)[n % 2], HOSTILE[n % len(HOSTILE)] if n % 10 == 0
+                       else f"line {n}")  # fmt: skip
+    url = str(cdn.make_url("/attachments/brief.txt"))
+    stored_message(env.channel, env.buyer, "the brief", attachments=[
+        {"id": 9, "filename": "brief.txt", "size": 900, "url": url, "proxy_url": "", "content_type": "text/plain"},
+    ])  # fmt: skip
+    fetcher = AiohttpAttachmentFetcher(hosts={"127.0.0.1"}, schemes={"http"})
+    try:
+        transcript = await read_transcript(env.channel, sessions=sessions, order_id="ord_seen")
+        saved = await save_transcript(transcript, data_dir=settings.data_dir, fetcher=fetcher)
+    finally:
+        await fetcher.close()
+
+    dom = rendered_dom(tmp_path, saved.html, "flow")
+    assert not left_a_mark(dom)
+    assert active_markup(dom) == [] and "<script" not in dom and "<img" not in dom
+    text = html.unescape(dom)
+    assert all(f"line {n}" in text for n in range(120) if n % 10)
+    assert all(payload in text for payload in HOSTILE)  # shown as the text it was
+    assert "brief.txt" in text and env.buyer.display_name in text
