@@ -58,9 +58,9 @@ class Effect:
     held_until: datetime | None = None  # the writer does it itself right after the commit (see `held_until`)
 
 
-async def write(session: AsyncSession, effects: Sequence[Effect]) -> list[int]:
+async def write(session: AsyncSession, effects: Sequence[Effect], *, ids: bool = False) -> list[int]:
     """Add `effects` to the outbox inside the caller's transaction (a key written before is skipped);
-    returns the ids of the rows written."""
+    returns the ids of the rows written (in a batch of events only with `ids`, see `repo.add`)."""
     now = utcnow()
     rows = [
         {
@@ -75,4 +75,4 @@ async def write(session: AsyncSession, effects: Sequence[Effect]) -> list[int]:
         }
         for effect in effects
     ]
-    return await repo.add(session=session, rows=rows)
+    return await repo.add(session=session, rows=rows, ids=ids)

@@ -25,12 +25,14 @@ def _rowcount(result: object) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-async def add(*, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Write effects inside the caller's transaction; a row whose `key` exists is skipped. Returns the new ids."""
+async def add(*, session: AsyncSession, rows: Sequence[dict[str, Any]], ids: bool = False) -> list[int]:
+    """Write effects inside the caller's transaction; a row whose `key` exists is skipped. Returns the new ids
+    (in a batch of events, only when asked for with `ids`: the rows are then sent at once, after the batch's
+    writes so far, instead of with its other writes)."""
     if not rows:
         return []
     batch = batches.of(session)
-    if batch is not None:  # written with the batch's other writes; nobody waits for their ids
+    if batch is not None and not ids:  # written with the batch's other writes; nobody waits for their ids
         batch.add_effects(rows)
         return []
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite

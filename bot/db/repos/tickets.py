@@ -189,7 +189,8 @@ async def unseat(*, session: AsyncSession, ticket_id: int, buyer: bool, freelanc
     if freelancer:
         values |= {"freelancer_unverified": True, "freelancer_proven": False}
     statement = update(Ticket).where(col(Ticket.id) == ticket_id).values(**values)
-    await session.execute(statement.execution_options(synchronize_session=False))
+    # "evaluate": the session's copy changes too (a batch of events holds it: its later events see the empty seat)
+    await session.execute(statement.execution_options(synchronize_session="evaluate"))
 
 
 async def reseat_freelancer(*, session: AsyncSession, ticket_id: int, user_id: int, proven: bool) -> bool:

@@ -123,6 +123,10 @@ class JoinFlow:
         (held: done right after, by `_join_verified`). Returns the effects' ids."""
         async with self._sessions.begin() as session:
             ticket_id = int(ticket.id or 0)
+            # Who the parties are is part of every escrow decision: an officer action deciding at this very
+            # moment loses its compare-and-set and looks again (and then sees the buyer). The escrow is taken
+            # before the ticket, in the order every other change takes them (no two wait on each other) ...
+            version = await escrow_repo.bump_version(session=session, order_id=order_id)
             if not await repo.claim_buyer(
                 session=session, ticket_id=ticket_id, user_id=user_id, expected=None, proven=proven
             ):
@@ -130,9 +134,6 @@ class JoinFlow:
                     f"Another account already joined this ticket as the buyer. If that is not you, ask a {OFFICER} "
                     "in this server."
                 )
-            # Who the parties are is part of every escrow decision: an officer action deciding at this very
-            # moment loses its compare-and-set and looks again (and then sees the buyer) ...
-            version = await escrow_repo.bump_version(session=session, order_id=order_id)
             # ... and one committed first is seen here, after the write, in this transaction; so are new terms
             # (they bump the version too): an email compared against the old buyer email no longer counts.
             if email is not None:

@@ -116,7 +116,11 @@ async def resolve_for_order(
         opening.tell_effect(order.id, user_id=r.user_id, fallback_channel_id=r.channel_id, request_id=r.id)
         for r in requests
     ]
-    ids = await outbox.write(session, effects)
     if effects and effects[0].kind is Kind.OPEN_TICKET:
-        await timers.ticket_opened(session, order.id, opening=ids[0], periods=timer_periods, now=utcnow())
+        # The opening's id is the unclaimed reminder's generation (none: this opening was written before).
+        if opened := await outbox.write(session, effects[:1], ids=True):
+            await timers.ticket_opened(session, order.id, opening=opened[0], periods=timer_periods, now=utcnow())
+        await outbox.write(session, effects[1:])
+    else:
+        await outbox.write(session, effects)
     return effects

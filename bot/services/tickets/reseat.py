@@ -62,6 +62,9 @@ async def _seat(
 ) -> list[int]:
     order_id = ticket.order_id
     async with sessions.begin() as session:
+        # Who the parties are is part of every escrow decision: forms opened before this must look again. The
+        # escrow is taken before the ticket, in the order every other change takes them.
+        version = await escrow_repo.bump_version(session=session, order_id=order_id)
         if not await repo.reseat_freelancer(
             session=session, ticket_id=int(ticket.id or 0), user_id=user_id, proven=proven
         ):
@@ -69,8 +72,6 @@ async def _seat(
                 f"Someone else proved the freelancer's email of order {order_id} just now. If that is not "
                 f"right, ask a {OFFICER} in this server."
             )
-        # Who the parties are is part of every escrow decision: forms opened before this must look again.
-        version = await escrow_repo.bump_version(session=session, order_id=order_id)
         if email is not None:  # new terms bump the version too: once past it, their email is the one seen here
             order = await order_repo.get(session=session, order_id=order_id)
             if order is None or not same_email(email, order.seller_email):

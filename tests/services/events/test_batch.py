@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.db.models import (
     AuditEntry,
@@ -21,6 +23,7 @@ from bot.db.models import (
     OrderTerms,
     Ticket,
     TicketRequest,
+    Timer,
     WebhookEvent,
 )
 from bot.services.escrow import audit
@@ -147,7 +150,8 @@ async def store_all(sessions: Sessions, prefix: str, events: list[tuple[str, dic
     return [await store(sessions, f"{prefix}{msg_id}", document) for msg_id, document in events]
 
 
-async def test_a_batch_leaves_what_one_event_at_a_time_leaves(sessions: Sessions) -> None:
+async def test_a_batch_leaves_what_one_event_at_a_time_leaves(sessions: Sessions, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="bot.services.events.processor")  # a batch applied one by one says so
     processor = EventProcessor(sessions, order_book(sessions, callbacks_enabled=True))
     for prefix in ("batch-", "single-"):
         await prepare(sessions, prefix)
@@ -169,6 +173,7 @@ async def test_a_batch_leaves_what_one_event_at_a_time_leaves(sessions: Sessions
 
     batched, single = await snapshot(sessions, "batch-"), await snapshot(sessions, "single-")
     assert batched == single
+    assert "failed as a whole" not in caplog.text  # the batches were applied as batches, not one by one
     # and the run did reach every branch it is meant to compare
     assert {a["action"] for a in batched["audit"]} >= {"flag", "cancel", "deliver", "approve", "terms"}
     assert len(batched["tickets"]) == 1 and {r["state"] for r in batched["requests"]} == {"fulfilled", "rejected"}
@@ -176,6 +181,65 @@ async def test_a_batch_leaves_what_one_event_at_a_time_leaves(sessions: Sessions
     assert len(batched["callbacks"]) == 2  # the state changes: a delivery after funding, a cancellation
     async with sessions() as session:
         assert (await audit.verify(session=session)).ok  # one chain, whichever way its entries were written
+
+
+async def seated(sessions: Sessions, processor: EventProcessor, prefix: str) -> None:
+    """Order 0 agreed with its freelancer's request waiting (user 10: a ticket), its buyer (user 20) joined and
+    the ticket open; order 1 agreed and its payment held."""
+    await prepare(sessions, prefix)
+    for event_id in await store_all(sessions, prefix, [("a0", agreed(f"{prefix}0")), ("a1", agreed(f"{prefix}1"))]):
+        await processor.process_one(event_id)
+    async with sessions.begin() as session:
+        channel = 1000 + len(prefix)
+        opened = {"buyer_id": 20, "state": "open", "channel_id": channel}
+        await session.execute(update(Ticket).where(col(Ticket.order_id) == f"{prefix}0").values(**opened))
+        await session.execute(update(Escrow).where(col(Escrow.order_id) == f"{prefix}1").values(state="funded"))
+
+
+def voiding_events(prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """Both emails of order 0 changed twice, then order 0 cancelled; order 1 delivered."""
+    o0, o1 = f"{prefix}0", f"{prefix}1"
+    emails = [{"buyer": {"email": f"b{n}@example.com"}, "seller": {"email": f"s{n}@example.com"}} for n in (2, 3)]
+    return [
+        ("u1", event("order.updated", terms(o0, **emails[0], agreed_at="2026-11-25T12:00:00Z"))),
+        ("u2", event("order.updated", terms(o0, **emails[1], agreed_at="2026-11-25T13:00:00Z"))),
+        ("x0", event("order.cancelled", {"order_id": o0, "reason": "changed plans"})),
+        ("d1", event("order.delivered", {"order_id": o1, "delivered_at": "2026-11-27T10:00:00Z"})),
+    ]
+
+
+async def what_parties_see(sessions: Sessions, prefix: str) -> dict[str, Any]:
+    """The effects of the prefix's orders (kind, whom), their tickets' seats and their timers."""
+    async with sessions() as session:
+        effects = await session.scalars(select(DiscordEffect).where(col(DiscordEffect.order_id).startswith(prefix)))
+        tickets = (await session.scalars(select(Ticket).where(col(Ticket.order_id).startswith(prefix)))).all()
+        timers = (await session.scalars(select(Timer).where(col(Timer.order_id).startswith(prefix)))).all()
+        whom = sorted((e.kind, json.loads(e.payload).get("user_id")) for e in effects.all())
+    return {
+        "effects": whom,
+        "seats": [(t.freelancer_id, t.freelancer_unverified, t.buyer_id) for t in tickets],
+        "timers": sorted((t.kind, t.order_id.replace(prefix, "*")) for t in timers),
+    }
+
+
+async def test_new_terms_that_void_both_parties_leave_the_same_in_a_batch_as_one_at_a_time(sessions, caplog) -> None:
+    """A party voided by the first change of a batch is removed and told once; later events of the batch (the
+    second change, a cancellation) see the emptied seats, as they do one transaction each."""
+    caplog.set_level(logging.INFO, logger="bot.services.events.processor")
+    processor = EventProcessor(sessions, order_book(sessions))
+    for prefix in ("batch-", "single-"):
+        await seated(sessions, processor, prefix)
+    ids = await store_all(sessions, "batch-", voiding_events("batch-"))
+    assert await processor.process_due() == len(ids)
+    for event_id in await store_all(sessions, "single-", voiding_events("single-")):
+        await processor.process_one(event_id)
+    batched, single = await what_parties_see(sessions, "batch-"), await what_parties_see(sessions, "single-")
+    assert batched == single
+    assert "failed as a whole" not in caplog.text
+    removed = [whom for kind, whom in batched["effects"] if kind == "party.remove"]
+    assert sorted(set(removed)) == [10, 20] and len(removed) == 4  # each told, then taken out, once
+    assert batched["seats"] == [(10, True, None)]
+    assert ("unclaimed", "*0") in batched["timers"] and ("approval_reminder", "*1") in batched["timers"]
 
 
 async def test_a_batch_sends_the_same_few_statements_whatever_its_size(sessions: Sessions, engine: AsyncEngine) -> None:
