@@ -153,7 +153,8 @@ async def test_the_command_asks_with_the_reason_and_records_it(ticket, sent) -> 
     assert "> deal finished" in posted["content"]
 
 
-async def test_locking_keeps_the_channel_read_only_under_closed_tickets(make_discord_env, settings, monkeypatch):
+async def refunded_with_locking(make_discord_env, settings, monkeypatch) -> tuple[DiscordEnv, Sent, TicketView]:
+    """A bot with CLOSED_TICKET_ACTION=lock and a log channel, and a refunded ticket ready to close."""
     locking = settings.model_copy(update={"closed_ticket_action": "lock"})
     env = await make_discord_env(factory=lambda: create_bot(locking, serve_webhooks=False))
     sent = spy(env, monkeypatch)
@@ -161,6 +162,11 @@ async def test_locking_keeps_the_channel_read_only_under_closed_tickets(make_dis
     await env.agree_order()
     ticket = await env.open_ticket_and_join()
     await refunded(ticket)
+    return env, sent, ticket
+
+
+async def test_locking_keeps_the_channel_read_only_under_closed_tickets(make_discord_env, settings, monkeypatch):
+    env, sent, ticket = await refunded_with_locking(make_discord_env, settings, monkeypatch)
     asked = await env.driver.click(ticket.summary, "guarantee:close:ord_1", by=env.officer)
     assert "locked (read-only)" in asked.content
     await env.driver.click(asked, yes_of_close(asked), by=env.officer)
@@ -180,13 +186,7 @@ async def test_locking_keeps_the_channel_read_only_under_closed_tickets(make_dis
 
 
 async def test_a_party_with_closed_dms_is_told_in_the_ticket_pinging_only_them(make_discord_env, settings, monkeypatch):
-    locking = settings.model_copy(update={"closed_ticket_action": "lock"})  # the channel stays to be told in
-    env = await make_discord_env(factory=lambda: create_bot(locking, serve_webhooks=False))
-    sent = spy(env, monkeypatch)
-    await with_log_channel(env)
-    await env.agree_order()
-    ticket = await env.open_ticket_and_join()
-    await refunded(ticket)
+    env, sent, ticket = await refunded_with_locking(make_discord_env, settings, monkeypatch)  # the channel stays
     env.close_dms(env.buyer)
     before = len(sent)
     asked = await env.driver.click(ticket.summary, "guarantee:close:ord_1", by=env.officer)

@@ -28,22 +28,29 @@ async def cdn(aiohttp_server):
     return await aiohttp_server(app)
 
 
-async def test_a_busy_ticket_channel_becomes_a_saved_transcript(env, sessions, cdn, settings) -> None:
+async def busy_ticket_saved(env, sessions, cdn, settings, order_id: str, lines: int, hostile_every: int):
+    """A closed ticket's channel with `lines` lines (every `hostile_every`th a hostile payload, by the freelancer, the
+    buyer and the bot in turn) and a file, read through discord.py and saved with the file downloaded."""
     people = (env.freelancer.id, env.buyer.id, env.officer.id)
-    await closed_ticket(sessions, "ord_flow", people=people, guild_id=env.guild.id)
+    await closed_ticket(sessions, order_id, people=people, guild_id=env.guild.id)
     authors = (env.freelancer, env.buyer, env.guild.me)
-    for n in range(600):
-        stored_message(env.channel, authors[n % 3], HOSTILE[n % len(HOSTILE)] if n % 50 == 0 else f"line {n}")
+    for n in range(lines):
+        text = HOSTILE[n % len(HOSTILE)] if n % hostile_every == 0 else f"line {n}"
+        stored_message(env.channel, authors[n % 3], text)
     url = str(cdn.make_url("/attachments/brief.txt"))
     stored_message(env.channel, env.buyer, "the brief", attachments=[
         {"id": 9, "filename": "brief.txt", "size": 900, "url": url, "proxy_url": "", "content_type": "text/plain"},
     ])  # fmt: skip
     fetcher = AiohttpAttachmentFetcher(hosts={"127.0.0.1"}, schemes={"http"})
     try:
-        transcript = await read_transcript(env.channel, sessions=sessions, order_id="ord_flow")
-        saved = await save_transcript(transcript, data_dir=settings.data_dir, fetcher=fetcher)
+        transcript = await read_transcript(env.channel, sessions=sessions, order_id=order_id)
+        return await save_transcript(transcript, data_dir=settings.data_dir, fetcher=fetcher)
     finally:
         await fetcher.close()
+
+
+async def test_a_busy_ticket_channel_becomes_a_saved_transcript(env, sessions, cdn, settings) -> None:
+    saved = await busy_ticket_saved(env, sessions, cdn, settings, "ord_flow", lines=600, hostile_every=50)
     assert saved.directory.parts[-3:] == ("transcripts", str(env.guild.id), "ord_flow")
     assert len(saved.transcript.messages) == 601
     assert (saved.directory / "attachments" / "9-brief.txt").read_bytes() == b"brief.txt" * 100
@@ -58,22 +65,7 @@ async def test_a_busy_ticket_channel_becomes_a_saved_transcript(env, sessions, c
 async def test_a_transcript_the_flow_saved_reads_in_a_browser_and_runs_nothing(env, sessions, cdn, settings, tmp_path):
     """The file closing writes (read through discord.py, files downloaded), not a made-up transcript, opened in a
     real browser: every line there as text, the hostile ones included, and nothing in it runs."""
-    people = (env.freelancer.id, env.buyer.id, env.officer.id)
-    await closed_ticket(sessions, "ord_seen", people=people, guild_id=env.guild.id)
-    for n in range(120):
-        stored_message(env.channel, (env.freelancer, env.buyer)[n % 2], HOSTILE[n % len(HOSTILE)] if n % 10 == 0
-                       else f"line {n}")  # fmt: skip
-    url = str(cdn.make_url("/attachments/brief.txt"))
-    stored_message(env.channel, env.buyer, "the brief", attachments=[
-        {"id": 9, "filename": "brief.txt", "size": 900, "url": url, "proxy_url": "", "content_type": "text/plain"},
-    ])  # fmt: skip
-    fetcher = AiohttpAttachmentFetcher(hosts={"127.0.0.1"}, schemes={"http"})
-    try:
-        transcript = await read_transcript(env.channel, sessions=sessions, order_id="ord_seen")
-        saved = await save_transcript(transcript, data_dir=settings.data_dir, fetcher=fetcher)
-    finally:
-        await fetcher.close()
-
+    saved = await busy_ticket_saved(env, sessions, cdn, settings, "ord_seen", lines=120, hostile_every=10)
     dom = rendered_dom(tmp_path, saved.html, "flow")
     assert not left_a_mark(dom)
     assert active_markup(dom) == [] and "<script" not in dom and "<img" not in dom
