@@ -1,7 +1,7 @@
 """Event processing: stored marketplace events of every type, in realistic per-order sequences, turned
 into orders, escrows and audit entries from cold, against the database's own write speed in the same run.
 
-    .venv/bin/python bench/processing.py [--orders 2000] [--workers 1] [--database-url URL]
+    .venv/bin/python bench/processing.py [--orders 2000] [--workers 1] [--database-url URL] [--in-process]
 
 For each order: `order.agreed`; for some, newer terms (`order.updated`), a delivery, a completion, a
 cancellation, a redelivered event and an event of an unknown type, some of them stored before their
@@ -10,7 +10,9 @@ agreement (out of order). The events are stored first (as the intake does), then
   1. baseline: the same rows written again by a plain batched INSERT into a scratch copy of the table
      (what the database itself can take: the ceiling for any processor);
   2. processing: `--workers` processors (`EventProcessor.process_due`) working the backlog together,
-     from cold, until nothing is left; events/s and the ratio to the baseline.
+     from cold, until nothing is left; events/s and the ratio to the baseline. On PostgreSQL with more
+     than one worker each runs in a process of its own, as in production (`--in-process`: all in this
+     process, on one event loop, as always on SQLite and with one worker).
 
   3. latency (`--burst N`, default 1,000): `guarantor run` on a fresh database takes a burst of N signed
      `order.agreed` events at full speed (32 connections); for each, the time from its storing to its
