@@ -1,7 +1,7 @@
 """Event processing: stored marketplace events of every type, in realistic per-order sequences, turned
 into orders, escrows and audit entries from cold, against the database's own write speed in the same run.
 
-    .venv/bin/python bench/processing.py [--orders 2000] [--workers 1] [--database-url URL]
+    .venv/bin/python bench/processing.py [--orders 2000] [--workers 1] [--database-url URL] [--in-process]
 
 For each order: `order.agreed`; for some, newer terms (`order.updated`), a delivery, a completion, a
 cancellation, a redelivered event and an event of an unknown type, some of them stored before their
@@ -10,7 +10,9 @@ agreement (out of order). The events are stored first (as the intake does), then
   1. baseline: the same rows written again by a plain batched INSERT into a scratch copy of the table
      (what the database itself can take: the ceiling for any processor);
   2. processing: `--workers` processors (`EventProcessor.process_due`) working the backlog together,
-     from cold, until nothing is left; events/s and the ratio to the baseline.
+     from cold, until nothing is left; events/s and the ratio to the baseline. On PostgreSQL with more
+     than one worker each runs in a process of its own, as in production (`--in-process`: all in this
+     process, on one event loop, as always on SQLite and with one worker).
 
   3. latency (`--burst N`, default 1,000): `guarantor run` on a fresh database takes a burst of N signed
      `order.agreed` events at full speed (32 connections); for each, the time from its storing to its
@@ -129,7 +131,89 @@ async def insert(engine: Any, table: Any, batch: list[dict[str, Any]], size: int
     return time.perf_counter() - started
 
 
-async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, float]:
+def bench_settings(url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        marketplace_webhook_secrets=SECRET,  # type: ignore[arg-type]
+        webhook_port=0,
+        data_dir=tempfile.mkdtemp(),
+    )
+
+
+async def drain(runtimes: list[Runtime]) -> int:
+    """Every runtime's processor works the backlog until nothing is left; returns the statements sent."""
+    from sqlalchemy import event as sa_event
+
+    statements = 0
+
+    def count(*_args: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    async def one(runtime: Runtime) -> None:
+        while await runtime.processor.process_due():
+            pass
+
+    for runtime in runtimes:
+        sa_event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
+    for _ in range(3):  # waiting facts are released after their agreement: a pass or two more
+        await asyncio.gather(*(one(runtime) for runtime in runtimes))
+    return statements
+
+
+async def run_in_process(url: str, workers: int) -> tuple[float, float, int, Any]:
+    """`workers` Runtimes in this process, on its one event loop (one Python thread between them)."""
+    runtimes = [Runtime(bench_settings(url)) for _ in range(workers)]
+    started, cpu_started = time.perf_counter(), time.process_time()
+    statements = await drain(runtimes)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    for runtime in runtimes[1:]:
+        await runtime.engine.dispose()
+    return seconds, cpu, statements, runtimes[0].engine
+
+
+def worker_process(url: str, go: Any, results: Any) -> None:
+    """One worker as production runs it: a process of its own with its own Runtime on the same database.
+    It says it is ready, waits for the common start, drains the backlog and sends back its CPU time,
+    statements and the moment it finished (`time.monotonic`, one clock for every process on the host)."""
+
+    async def work() -> dict[str, float]:
+        runtime = Runtime(bench_settings(url))
+        results.put({"ready": True})
+        go.wait()
+        cpu_started = time.process_time()
+        statements = await drain([runtime])
+        report = {"cpu": time.process_time() - cpu_started, "statements": statements, "finished": time.monotonic()}
+        await runtime.engine.dispose()
+        return report
+
+    results.put(asyncio.run(work()))
+
+
+def run_processes(url: str, workers: int) -> tuple[float, list[float], int]:
+    """`workers` worker processes (spawned), started together; seconds from the common start to the last
+    one finishing, CPU seconds and statements summed over them."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    go, results = context.Event(), context.Queue()
+    children = [context.Process(target=worker_process, args=(url, go, results)) for _ in range(workers)]
+    for child in children:
+        child.start()
+    for _ in children:
+        assert results.get(timeout=120) == {"ready": True}
+    started = time.monotonic()
+    go.set()
+    reports = [results.get(timeout=600) for _ in children]
+    for child in children:
+        child.join(30)
+        assert child.exitcode == 0, child.exitcode
+    seconds = max(report["finished"] for report in reports) - started
+    return seconds, [report["cpu"] for report in reports], sum(int(report["statements"]) for report in reports)
+
+
+async def measure(url: str, orders: int, workers: int, seed: int, *, processes: bool) -> dict[str, Any]:
     engine = create_engine(url)
     await upgrade(engine)
     if url.startswith("postgresql"):  # a database used before (by tests, by a run): start from empty tables
@@ -150,42 +234,20 @@ async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, f
     await insert(engine, table, stored)
     await engine.dispose()
 
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=url,
-        marketplace_webhook_secrets=SECRET,  # type: ignore[arg-type]
-        webhook_port=0,
-        data_dir=tempfile.mkdtemp(),
-    )
-    runtimes = [Runtime(settings) for _ in range(workers)]
-
-    async def drain(runtime: Runtime) -> None:
-        while await runtime.processor.process_due():
-            pass
-
-    statements = 0
-
-    def count(*_args: object) -> None:
-        nonlocal statements
-        statements += 1
-
-    from sqlalchemy import event as sa_event
-
-    for runtime in runtimes:
-        sa_event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for _ in range(3):  # waiting facts are released after their agreement: a pass or two more
-        await asyncio.gather(*(drain(runtime) for runtime in runtimes))
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    async with create_sessionmaker(runtimes[0].engine)() as session:
+    if processes:
+        seconds, per_worker, statements = run_processes(url, workers)
+        cpu, engine = sum(per_worker), create_engine(url)
+    else:
+        seconds, cpu, statements, engine = await run_in_process(url, workers)
+        per_worker = [cpu]
+    async with create_sessionmaker(engine)() as session:
         statuses = dict(
             (await session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status))).all()
         )  # type: ignore[arg-type]
         made = await session.scalar(select(func.count()).select_from(Order))
         await session.execute(text("DROP TABLE IF EXISTS bench_baseline"))
         await session.commit()
-    for runtime in runtimes:
-        await runtime.engine.dispose()
+    await engine.dispose()
     agreed = len({r["order_id"] for r in stored})
     left = len(stored) - statuses.get("processed", 0) - statuses.get("ignored", 0)
     return {
@@ -194,6 +256,7 @@ async def measure(url: str, orders: int, workers: int, seed: int) -> dict[str, f
         "rate": len(stored) / seconds,
         "seconds": seconds,
         "cpu": cpu,
+        "per_worker": per_worker,
         "left": left,
         "orders_ok": float(made == agreed),
         "statements": statements / len(stored),
@@ -287,10 +350,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--burst", type=int, default=1000, help="events of the latency burst (0: skip it)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="PostgreSQL: run the workers in this process, on one event loop"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        result = asyncio.run(measure(url, args.orders, args.workers, args.seed))
+        processes = url.startswith("postgresql") and args.workers > 1 and not args.in_process
+        result = asyncio.run(measure(url, args.orders, args.workers, args.seed, processes=processes))
         latency = None
         if args.burst:
             burst_url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'burst.db'}"
@@ -299,15 +366,18 @@ def main() -> None:
             latency = asyncio.run(burst_latency(burst_url, args.burst, tmp))
     backend = "postgresql" if url.startswith("postgresql") else "sqlite"
     target = TARGETS[backend]
-    print(f"{backend}, {args.workers} worker(s), {int(result['events'])} stored events of {args.orders} orders")
+    where = "in processes of their own" if processes else "in this process"
+    print(f"{backend}, {args.workers} worker(s) {where}, {int(result['events'])} stored events of {args.orders} orders")
     print(f"  baseline (plain batched INSERT): {result['baseline']:9.0f} rows/s")
     print(
         f"  processing from cold:            {result['rate']:9.0f} events/s  ({result['seconds']:.1f} s; "
         f"{result['rate'] / result['baseline']:.2f} of the baseline; target >= {target:.0f})"
     )
+    each = f": {' + '.join(f'{cpu:.1f}' for cpu in result['per_worker'])} s" if processes else ""
     print(
-        f"  CPU of this process:             {result['events'] / result['cpu']:9.0f} events per CPU second "
-        f"({result['cpu']:.1f} s; on a busy machine events/s falls below it)"
+        f"  CPU of {'the workers:        ' if processes else 'this process:       '}"
+        f"     {result['events'] / result['cpu']:9.0f} events per CPU second "
+        f"({result['cpu']:.1f} s{each}; on a busy machine events/s falls below it)"
     )
     print(f"  statements sent per event:       {result['statements']:9.2f}")
     ok = result["left"] == 0 and result["orders_ok"] == 1.0
