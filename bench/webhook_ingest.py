@@ -49,11 +49,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
+def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen[str] | None = None) -> None:
+    """Until something listens on `port` (`process`: and has not exited). A connection to a port nobody listens on
+    can "succeed" by connecting to itself (TCP simultaneous open, when the kernel picks `port` as its source port):
+    that one does not count."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            stderr = process.stderr.read()[-2000:] if process.stderr else ""
+            raise SystemExit(f"server for port {port} exited with {process.returncode} before listening:\n{stderr}")
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex(("127.0.0.1", port)) == 0 and s.getsockname() != s.getpeername():
                 return
         time.sleep(0.05)
     raise SystemExit(f"server on port {port} did not start")
@@ -173,7 +179,7 @@ def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[subp
         text=True,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, process=process)
         yield process
     finally:
         process.terminate()
